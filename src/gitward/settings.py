@@ -1,0 +1,97 @@
+"""Settings: defaults < TOML file < ``GITWARD_*`` environment < command-line flags.
+
+The TOML file is ``--config FILE`` or ``GITWARD_CONFIG``; when neither is given,
+``DATA_DIR/gitward.toml`` is read if it exists. Keys in the file are the field names below
+(``ssh_port = 2222``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gitward.errors import ConfigurationError
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Everything a deployment can set. Each field is a flag, a GITWARD_* variable and a TOML key."""
+
+    model_config = SettingsConfigDict(env_prefix="GITWARD_", extra="forbid")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/gitward.db"
+    )
+    hostname: str = "localhost"
+    ssh_host: str = "127.0.0.1"
+    ssh_port: int = Field(default=2222, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    login_grace_seconds: int = Field(default=30, ge=1)
+    max_auth_tries: int = Field(default=6, ge=1)
+    max_startups: str = "10:30:100"
+    penalty_exempt: str = ""
+    stale_lock_seconds: int = Field(default=3600, ge=0)
+    log_level: str = "info"
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname_is_plain(cls, value: str) -> str:
+        if not value or any(ch in value for ch in " @=/\t\n"):
+            raise ValueError("hostname must be a plain host name such as git.example.com")
+        return value.lower()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gitward.db').resolve()}"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.data_dir / "repos"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"settings file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"settings file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None, *, config_file: Path | None = None
+) -> Settings:
+    """Build the settings from every source; ``overrides`` are the command-line flags.
+
+    Flags whose value is None were not given and do not override anything.
+    """
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    env_config = os.environ.get("GITWARD_CONFIG")
+    explicit = config_file or (Path(env_config) if env_config else None)
+    try:
+        base = Settings()  # defaults < environment, to learn the data dir
+        data_dir = Path(flags.get("data_dir", base.data_dir))
+        toml_path = explicit or data_dir / "gitward.toml"
+        file_values: dict[str, Any] = {}
+        if explicit is not None or toml_path.exists():
+            file_values = _read_toml(toml_path)
+        env_values = {
+            name: getattr(base, name) for name in base.model_fields_set if name in Settings.model_fields
+        }
+        merged = {**file_values, **env_values, **flags}
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigurationError(f"invalid setting {field}: {first['msg']}") from exc

@@ -1,0 +1,114 @@
+"""Engines, transactions and migrations.
+
+Services own transactions: ``with transaction(engine) as session: ...`` commits on success
+and rolls back on any exception, so a failed command leaves nothing half-written. Store
+query functions take the session as their first argument and never commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gitward.errors import AlreadyExists, ConfigurationError, GitwardError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same in every Gitward process.
+_MIGRATION_LOCK_ID = 0x6769_7477
+
+
+class StoreUnavailable(GitwardError):
+    """The database could not be reached or answered with an error."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise ConfigurationError(
+            "the database URL is not usable", cause=f"{type(exc).__name__}: {exc}"
+        ) from exc
+    if engine.dialect.name == "sqlite":
+        if engine.url.database and engine.url.database != ":memory:":
+            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision; safe when several processes start at once."""
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Serialise concurrent upgrades from several frontends sharing one database.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            config = alembic_config(engine)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise StoreUnavailable(
+            "the database is not reachable", cause=f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def open_store(url: str) -> Engine:
+    """Engine + migrations applied: what every entry point calls first."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error.
+
+    Constraint violations surface as ``AlreadyExists`` (SQLite's and PostgreSQL's folded into
+    one), other database errors as ``StoreUnavailable``; Gitward's own errors pass unchanged.
+    """
+    factory = sessionmaker(engine, expire_on_commit=False)
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise AlreadyExists("already exists", cause=str(exc.orig)) from exc
+    except OperationalError as exc:
+        session.rollback()
+        raise StoreUnavailable(
+            "the database is not reachable", cause=f"{type(exc).__name__}: {exc}"
+        ) from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+__all__ = ["Engine", "Session", "StoreUnavailable", "make_engine", "migrate", "open_store", "transaction"]

@@ -1,0 +1,277 @@
+"""The data model. Only ``store`` imports SQLAlchemy.
+
+Names of users and organizations share one namespace (both own repositories as
+``OWNER/NAME``); uniqueness is case-insensitive, like GitHub's, through indexes on
+``lower(name)``. User keys and deploy keys live in one table so that a fingerprint is
+unique across the whole installation, enforced by the database itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)  # type: ignore[no-any-return]
+        return value.astimezone(dt.UTC)  # type: ignore[no-any-return]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    OWNER = "owner"
+
+
+class Permission(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK, so both backends behave alike.
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=16,
+                values_callable=lambda members: [m.value for m in members])
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(39), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    renamed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    suspended: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    site_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(39), nullable=False)
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="RESTRICT"), index=True
+    )
+    require_ssh_certificates: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    enterprise: Mapped[Enterprise | None] = relationship()
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[Role] = mapped_column(_enum(Role, "membership_role"), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+    __table_args__ = (
+        CheckConstraint(
+            "(owner_user_id IS NULL) <> (owner_organization_id IS NULL)", name="one_owner"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    owner_organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT")
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    fork_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repositories.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    owner_user: Mapped[User | None] = relationship(foreign_keys=[owner_user_id])
+    owner_organization: Mapped[Organization | None] = relationship(
+        foreign_keys=[owner_organization_id]
+    )
+    fork_of: Mapped[Repository | None] = relationship(remote_side=[id])
+
+    @property
+    def owner_name(self) -> str:
+        owner = self.owner_user or self.owner_organization
+        assert owner is not None  # guaranteed by the one_owner constraint
+        return owner.username if isinstance(owner, User) else owner.name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner_name}/{self.name}"
+
+
+class Collaborator(Base):
+    __tablename__ = "collaborators"
+
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    permission: Mapped[Permission] = mapped_column(
+        _enum(Permission, "collaborator_permission"), nullable=False
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class SSHKey(Base):
+    """A user's public key or a repository's deploy key: exactly one of the two owners."""
+
+    __tablename__ = "ssh_keys"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (repository_id IS NULL)", name="one_owner"),
+        CheckConstraint("repository_id IS NOT NULL OR read_only", name="user_keys_read_only"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    key_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    repository_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    read_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_deploy_key(self) -> bool:
+        return self.repository_id is not None
+
+
+class CertificateAuthority(Base):
+    __tablename__ = "certificate_authorities"
+    __table_args__ = (
+        CheckConstraint(
+            "(organization_id IS NULL) <> (enterprise_id IS NULL)", name="one_owner"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    key_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    enterprise_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    organization: Mapped[Organization | None] = relationship()
+    enterprise: Mapped[Enterprise | None] = relationship()
+
+
+class AuditEvent(Base):
+    """Append-only: the migration installs triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    actor: Mapped[str] = mapped_column(String(200), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    target: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="ok")
+    peer: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
+# Case-insensitive uniqueness, as GitHub has it: "Alice" and "alice" are one account.
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
+Index("uq_enterprises_name_lower", func.lower(Enterprise.name), unique=True)
+Index("uq_organizations_name_lower", func.lower(Organization.name), unique=True)
+Index(
+    "uq_repositories_user_name",
+    Repository.owner_user_id,
+    func.lower(Repository.name),
+    unique=True,
+)
+Index(
+    "uq_repositories_org_name",
+    Repository.owner_organization_id,
+    func.lower(Repository.name),
+    unique=True,
+)
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "CertificateAuthority",
+    "Collaborator",
+    "Enterprise",
+    "Membership",
+    "Organization",
+    "Permission",
+    "Repository",
+    "Role",
+    "SSHKey",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Query functions: each takes the session first and never commits (services do)."""
