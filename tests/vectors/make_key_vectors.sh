@@ -84,6 +84,9 @@ for kdf in argon2i argon2d; do
     --ppk-param "kdf=$kdf,memory=1024,passes=2,parallelism=2" -o "puttygen_ed25519_$kdf.ppk" </dev/null
 done
 pg puttygen_rsa2048.ppk -O private-sshcom -o puttygen_rsa2048.sshcom
+pg puttygen_dsa1024.ppk -O private-sshcom -o puttygen_dsa1024.sshcom
+pg puttygen_rsa2048.ppk -P -O private-sshcom --new-passphrase "$passfile" \
+  -o puttygen_rsa2048_enc.sshcom </dev/null
 
 # puttygen converting keys that ssh-keygen made: unencrypted .ppk is deterministic, so
 # Gitward's output for the same key and comment must equal these byte for byte.

@@ -24,6 +24,8 @@ anywhere, negative or non-minimal integers, option names that are not printable 
 option data that is neither empty nor exactly one string, duplicate option names, unknown
 certificate types, a signature algorithm that does not fit the signing key — all refused.
 Option order is *not* enforced (the spec asks for lexical order, but some CAs do not sort).
+The nonce's length and the reserved field's content are kept but not judged (OpenSSH
+does not judge them either).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ _RSA_MIN_BITS: Final = 1024
 _RSA_MAX_BITS: Final = 16384
 # Far above anything real, far below what could hurt: bounds principals and options.
 _MAX_LIST_ITEMS: Final = 256
+# Real certificates are a few KiB (a 16384-bit RSA CA makes ~5 KiB); refuse megabytes.
+MAX_CERTIFICATE_SIZE: Final = 64 * 1024
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
@@ -147,6 +151,8 @@ def parse_certificate_line(text: str) -> Certificate:
     if len(fields) < 2:
         raise CertificateError("this is not an SSH certificate", cause="fewer than 2 fields")
     declared, encoded = fields[0], fields[1]
+    if len(encoded) > MAX_CERTIFICATE_SIZE * 4 // 3 + 4:
+        raise CertificateError("the SSH certificate is too large", cause=f"{len(encoded)} chars")
     try:
         blob = base64.b64decode(encoded.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
@@ -164,6 +170,8 @@ def parse_certificate_line(text: str) -> Certificate:
 
 def parse_certificate(blob: bytes) -> Certificate:
     """Parse a certificate wire blob (the base64-decoded middle field of a cert line)."""
+    if len(blob) > MAX_CERTIFICATE_SIZE:
+        raise CertificateError("the SSH certificate is too large", cause=f"{len(blob)} bytes")
     try:
         return _parse(bytes(blob))
     except KeyFormatError as exc:  # the wire reader's truncation/trailing-byte errors
@@ -383,15 +391,14 @@ def _read_plain_key(reader: WireReader) -> tuple[str, PublicKey]:
 
 def _signature_key(blob: bytes) -> tuple[str, bool]:
     """The CA key's type, and whether it is itself a certificate (which policy refuses)."""
-    reader = WireReader(blob, what="CA key")
     if not blob:
         raise CertificateError("the SSH certificate is damaged", cause="empty CA key")
-    peek = _name(WireReader(blob, what="CA key"), "CA key type")
-    if peek.endswith(CERT_SUFFIX):
+    key_type = _name(WireReader(blob, what="CA key"), "CA key type")
+    if key_type.endswith(CERT_SUFFIX):
         # Not parsed further: it cannot be trusted anyway, and a nested cert chain is
         # exactly the complexity an attacker would like us to get wrong.
-        return peek, True
-    return _read_plain_key(reader)[0], False
+        return key_type, True
+    return _read_plain_key(WireReader(blob, what="CA key"))[0], False
 
 
 def _signature(blob: bytes, key_blob: bytes, key_is_cert: bool) -> tuple[str, bytes]:

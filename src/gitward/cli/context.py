@@ -8,6 +8,7 @@ the command (``gitward --data-dir X user list``) and after it (``gitward user li
 from __future__ import annotations
 
 from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,13 +56,16 @@ def flag_overrides(extra: dict[str, Any] | None = None) -> tuple[dict[str, Any],
 def service_context(extra: dict[str, Any] | None = None) -> Context:
     """Settings from every source, the store opened and migrated."""
     overrides, config = flag_overrides(extra)
-    return open_context(load_settings(overrides, config_file=config))
+    ctx = open_context(load_settings(overrides, config_file=config))
+    # Close the pool when the command ends (it matters when commands run in-process).
+    click.get_current_context().call_on_close(ctx.engine.dispose)
+    return ctx
 
 
 def read_input(path: str) -> bytes:
     """The bytes of PATH, or standard input for '-'."""
     if path == "-":
-        return click.get_binary_stream("stdin").read()
+        return sys.stdin.buffer.read()
     try:
         return Path(path).read_bytes()
     except OSError as exc:

@@ -61,7 +61,7 @@ CURVES: dict[str, type[ec.EllipticCurve]] = {
     "nistp521": ec.SECP521R1,
 }
 CURVE_BY_BITS = {256: "nistp256", 384: "nistp384", 521: "nistp521"}
-_CURVE_BY_OPENSSL_NAME = {cls.name: ssh for ssh, cls in CURVES.items()}
+_CURVE_BY_OPENSSL_NAME: dict[str, str] = {cls().name: ssh for ssh, cls in CURVES.items()}
 
 KNOWN_SSH_TYPES = frozenset(
     {SSH_RSA, SSH_DSS, SSH_ED25519, SSH_ED448} | {ECDSA_PREFIX + c for c in CURVES}
@@ -144,9 +144,9 @@ def encode_public_blob(key: SshPublicKey) -> bytes:
         numbers = key.public_numbers()
         out.mpint(numbers.e).mpint(numbers.n)
     elif isinstance(key, dsa.DSAPublicKey):
-        numbers = key.public_numbers()
-        params = numbers.parameter_numbers
-        out.mpint(params.p).mpint(params.q).mpint(params.g).mpint(numbers.y)
+        dsa_numbers = key.public_numbers()
+        params = dsa_numbers.parameter_numbers
+        out.mpint(params.p).mpint(params.q).mpint(params.g).mpint(dsa_numbers.y)
     elif isinstance(key, ec.EllipticCurvePublicKey):
         out.string(str(curve_name(key))).string(_ec_point(key))
     else:
@@ -169,8 +169,7 @@ def read_public_fields(reader: WireReader, key_type: str) -> SshPublicKey:
         return build("RSA public key", lambda: rsa.RSAPublicNumbers(e, n).public_key())
     if key_type == SSH_DSS:
         p, q, g, y = reader.mpint(), reader.mpint(), reader.mpint(), reader.mpint()
-        _check_dsa_size(p)
-        return build("DSA public key", lambda: _dsa_public_numbers(p, q, g, y).public_key())
+        return dsa_public(p, q, g, y)
     if key_type.startswith(ECDSA_PREFIX):
         curve = _curve_for(key_type)
         if reader.text() != key_type[len(ECDSA_PREFIX) :]:
@@ -197,8 +196,7 @@ def unsupported_type(key_type: str) -> KeyFormatError:
         )
     if key_type.startswith("sk-"):
         return KeyFormatError(
-            f"security-key (FIDO) keys like {shown} live on the token and cannot be "
-            "converted",
+            f"security-key (FIDO) keys like {shown} live on the token and cannot be converted",
             cause=f"type {key_type!r}",
         )
     return KeyFormatError(f"unsupported SSH key type {shown}", cause=f"type {key_type!r}")
@@ -253,11 +251,14 @@ def rsa_private(n: int, e: int, d: int, p: int, q: int) -> rsa.RSAPrivateKey:
     return build("RSA private key", make)
 
 
+def dsa_public(p: int, q: int, g: int, y: int) -> dsa.DSAPublicKey:
+    _check_dsa_size(p)
+    return build("DSA public key", lambda: _dsa_public_numbers(p, q, g, y).public_key())
+
+
 def dsa_private(public: dsa.DSAPublicKey, x: int) -> dsa.DSAPrivateKey:
     numbers = public.public_numbers()
-    return build(
-        "DSA private key", lambda: dsa.DSAPrivateNumbers(x, numbers).private_key()
-    )
+    return build("DSA private key", lambda: dsa.DSAPrivateNumbers(x, numbers).private_key())
 
 
 def ecdsa_private(public: ec.EllipticCurvePublicKey, d: int) -> ec.EllipticCurvePrivateKey:
@@ -273,7 +274,9 @@ def eddsa_private(
 ) -> ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey:
     key: ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
     if isinstance(public, ed25519.Ed25519PublicKey):
-        key = build("Ed25519 private key", lambda: ed25519.Ed25519PrivateKey.from_private_bytes(seed))
+        key = build(
+            "Ed25519 private key", lambda: ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+        )
     else:
         key = build("Ed448 private key", lambda: ed448.Ed448PrivateKey.from_private_bytes(seed))
     _check_public_matches(key, public)
@@ -288,13 +291,6 @@ def _check_public_matches(private: SshPrivateKey, public: SshPublicKey) -> None:
         )
 
 
-def private_from_numbers(public: SshPublicKey, d: int, p: int, q: int) -> SshPrivateKey:
-    """Private RSA key from the public half plus d, p, q (the iqmp on file is ignored)."""
-    assert isinstance(public, rsa.RSAPublicKey)
-    numbers = public.public_numbers()
-    return rsa_private(numbers.n, numbers.e, d, p, q)
-
-
 # ---- OpenSSH private key fields (PROTOCOL.key, sshkey_private_serialize) --------------
 
 
@@ -306,9 +302,7 @@ def read_openssh_private(reader: WireReader) -> SshPrivateKey:
         return rsa_private(n, e, d, p, q)
     if key_type == SSH_DSS:
         p, q, g, y, x = (reader.mpint() for _ in range(5))
-        _check_dsa_size(p)
-        public = build("DSA key", lambda: _dsa_public_numbers(p, q, g, y).public_key())
-        return dsa_private(public, x)
+        return dsa_private(dsa_public(p, q, g, y), x)
     if key_type.startswith(ECDSA_PREFIX):
         ec_public = read_public_fields(reader, key_type)
         assert isinstance(ec_public, ec.EllipticCurvePublicKey)
@@ -356,7 +350,8 @@ def read_ppk_private(public: SshPublicKey, blob: bytes) -> SshPrivateKey:
     key: SshPrivateKey
     if isinstance(public, rsa.RSAPublicKey):
         d, p, q, _iqmp = (reader.mpint() for _ in range(4))
-        key = private_from_numbers(public, d, p, q)
+        numbers = public.public_numbers()
+        key = rsa_private(numbers.n, numbers.e, d, p, q)
     elif isinstance(public, dsa.DSAPublicKey):
         key = dsa_private(public, reader.mpint())
     elif isinstance(public, ec.EllipticCurvePublicKey):

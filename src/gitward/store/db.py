@@ -10,17 +10,21 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gitward.errors import AlreadyExists, ConfigurationError, GitwardError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions (a test checks they agree). Knowing it lets a
+# start-up skip loading Alembic, the slowest import of a CLI command, when nothing is due.
+HEAD_REVISION = "0001"
 # Any constant works; it only has to be the same in every Gitward process.
 _MIGRATION_LOCK_ID = 0x6769_7477
 
@@ -55,6 +59,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -64,10 +70,16 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision; safe when several processes start at once."""
     try:
+        if current_revision(engine) == HEAD_REVISION:
+            return
+        from alembic import command
+
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Serialise concurrent upgrades from several frontends sharing one database.
-                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                )
             config = alembic_config(engine)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
@@ -75,6 +87,13 @@ def migrate(engine: Engine) -> None:
         raise StoreUnavailable(
             "the database is not reachable", cause=f"{type(exc).__name__}: {exc}"
         ) from exc
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not engine.dialect.has_table(connection, "alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def open_store(url: str) -> Engine:
@@ -111,4 +130,12 @@ def transaction(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
-__all__ = ["Engine", "Session", "StoreUnavailable", "make_engine", "migrate", "open_store", "transaction"]
+__all__ = [
+    "Engine",
+    "Session",
+    "StoreUnavailable",
+    "make_engine",
+    "migrate",
+    "open_store",
+    "transaction",
+]
