@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 
 from gitward.errors import KeyFormatError, KeyRejected, WrongPassphrase
 from gitward.keys import algorithms as algs
+from gitward.keys import der
 from gitward.keys.armor import check_size, pem_body, pem_labels
 from gitward.keys.codec import FormatCodec, WriteOptions
 from gitward.keys.model import (
@@ -108,6 +109,8 @@ def _load(
     check_size(data)
     if encrypted and passphrase is None:
         raise PassphraseRequired("the key is encrypted: a passphrase is needed")
+    if encrypted:
+        _check_kdf_cost(data)
     try:
         key = loader(data, passphrase if encrypted else None)
     except TypeError as exc:
@@ -122,6 +125,14 @@ def _load(
             "the key uses an algorithm or encryption Gitward cannot read", cause=repr(exc)
         ) from exc
     return PrivateKey(_as_ssh_private(key))
+
+
+def _check_kdf_cost(data: bytes) -> None:
+    """PKCS#8 names its KDF's cost in the file: bound it before OpenSSL runs it."""
+    if data[:1] == b"\x30":
+        der.check_kdf_cost(data)
+    elif "ENCRYPTED PRIVATE KEY" in pem_labels(data):
+        der.check_kdf_cost(pem_body(data, "ENCRYPTED PRIVATE KEY"))
 
 
 def _pem_loader(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
@@ -141,35 +152,15 @@ _SEC1_CURVES: dict[bytes, type[ec.EllipticCurve]] = {
 }
 
 
-def _der_items(der: bytes) -> list[tuple[int, bytes]]:
-    """The (tag, content) items of one DER SEQUENCE's body, strictly bounded."""
-    items: list[tuple[int, bytes]] = []
-    pos = 0
-    while pos < len(der):
-        if pos + 2 > len(der):
-            raise KeyFormatError("the SEC1 key is truncated")
-        tag, length = der[pos], der[pos + 1]
-        pos += 2
-        if length & 0x80:
-            count = length & 0x7F
-            if count > 2 or pos + count > len(der):
-                raise KeyFormatError("the SEC1 key is damaged")
-            length = int.from_bytes(der[pos : pos + count], "big")
-            pos += count
-        if pos + length > len(der):
-            raise KeyFormatError("the SEC1 key is truncated")
-        items.append((tag, der[pos : pos + length]))
-        pos += length
-    return items
-
-
-def _short_sec1(der: bytes) -> ec.EllipticCurvePrivateKey:
+def _short_sec1(encoded: bytes) -> ec.EllipticCurvePrivateKey:
     """PuTTY writes the SEC1 private value without its leading zero bytes (about every
     other P-521 key), which OpenSSL tolerates and ``cryptography`` refuses: rebuild the
     key from the scalar and check it against the stored public point."""
-    (tag, body), *_ = _der_items(der) or [(0, b"")]
-    fields = dict((t, v) for t, v in _der_items(body)) if tag == 0x30 else {}
-    scalar, params, public = fields.get(0x04), fields.get(0xA0), fields.get(0xA1)
+    outer = der.items(encoded)
+    if len(outer) != 1 or outer[0][0] != der.SEQUENCE:
+        raise KeyFormatError("the SEC1 key is damaged")
+    fields = dict(der.items(outer[0][1]))  # version, privateKey, [0] params, [1] public
+    scalar, params, public = fields.get(der.OCTET_STRING), fields.get(0xA0), fields.get(0xA1)
     curve = _SEC1_CURVES.get(params or b"")
     if scalar is None or curve is None:
         raise KeyFormatError("the SEC1 key is damaged")
