@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gitward.errors import ConfigurationError
@@ -40,6 +40,19 @@ class Settings(BaseSettings):
     penalty_exempt: str = ""
     stale_lock_seconds: int = Field(default=3600, ge=0)
     log_level: str = "info"
+    # The issuing service (managed CAs, POST /api/v1/ssh/certificates).
+    ca_secret: SecretStr | None = Field(
+        default=None, description="Secret that encrypts managed CA keys (prefer ca_secret_file)"
+    )
+    ca_secret_file: Path | None = Field(
+        default=None,
+        description="File holding that secret; default DATA_DIR/ca-secret with SQLite",
+    )
+    issuer_default_lifetime: int = Field(
+        default=86400, ge=60, lt=366 * 86400,
+        description="Seconds an issued certificate lives when the request names no validity "
+        "(never more than the organization's cap)",
+    )
 
     @field_validator("hostname")
     @classmethod

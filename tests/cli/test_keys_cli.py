@@ -36,8 +36,9 @@ def copy(tmp_path: Path, name: str) -> Path:
 
 def test_generate_pem_rsa_for_pem_only_clients(tmp_path: Path) -> None:
     key = tmp_path / "id_rsa"
-    result = run("generate", "-t", "rsa", "-b", "2048", "--format", "pem", "-C", "ci", "-f",
-                 str(key))
+    result = run(
+        "generate", "-t", "rsa", "-b", "2048", "--format", "pem", "-C", "ci", "-f", str(key)
+    )
     assert result.exit_code == 0, result.stderr
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert key.read_bytes().startswith(b"-----BEGIN RSA PRIVATE KEY-----\n")
@@ -48,9 +49,13 @@ def test_generate_pem_rsa_for_pem_only_clients(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "fmt"),
-    [((), KeyFormat.OPENSSH), (("--format", "ppk"), KeyFormat.PPK3),
-     (("--format", "ppk2"), KeyFormat.PPK2), (("--format", "pkcs8"), KeyFormat.PKCS8),
-     (("-t", "ecdsa", "-b", "384", "--format", "pem"), KeyFormat.SEC1)],
+    [
+        ((), KeyFormat.OPENSSH),
+        (("--format", "ppk"), KeyFormat.PPK3),
+        (("--format", "ppk2"), KeyFormat.PPK2),
+        (("--format", "pkcs8"), KeyFormat.PKCS8),
+        (("-t", "ecdsa", "-b", "384", "--format", "pem"), KeyFormat.SEC1),
+    ],
     ids=lambda v: f"ok/{v}",
 )
 def test_generate_formats(tmp_path: Path, args: tuple[str, ...], fmt: KeyFormat) -> None:
@@ -61,8 +66,9 @@ def test_generate_formats(tmp_path: Path, args: tuple[str, ...], fmt: KeyFormat)
 
 def test_generate_with_passphrase_from_env_never_echoes_it(tmp_path: Path) -> None:
     key = tmp_path / "k"
-    result = run("generate", "--new-passphrase-env", "GW_NEW", "-f", str(key),
-                 env={"GW_NEW": PASSPHRASE})
+    result = run(
+        "generate", "--new-passphrase-env", "GW_NEW", "-f", str(key), env={"GW_NEW": PASSPHRASE}
+    )
     assert result.exit_code == 0
     assert PASSPHRASE not in result.output + result.stderr
     assert inspect_key(key.read_bytes()).encrypted
@@ -74,15 +80,20 @@ def test_generate_refuses_to_overwrite(tmp_path: Path) -> None:
     assert run("generate", "-f", str(key)).exit_code == 0
     result = run("generate", "-f", str(key))
     assert result.exit_code == 1
-    assert error_lines(result) == [f"error: {key} already exists: choose another name or pass "
-                                   "--force"]
+    assert error_lines(result) == [
+        f"error: {key} already exists: choose another name or pass --force"
+    ]
     assert run("generate", "-f", str(key), "--force").exit_code == 0
 
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
-    [(("-t", "rsa", "-b", "1024"), 1, "2048 to 8192"), (("-t", "dsa"), 2, ""),
-     (("--format", "rfc4716"), 2, ""), (("--new-passphrase-env", "GW_UNSET_VAR"), 1, "not set")],
+    [
+        (("-t", "rsa", "-b", "1024"), 1, "2048 to 8192"),
+        (("-t", "dsa"), 2, ""),
+        (("--format", "rfc4716"), 2, ""),
+        (("--new-passphrase-env", "GW_UNSET_VAR"), 1, "not set"),
+    ],
     ids=lambda v: f"fail/{v}",
 )
 def test_generate_refusals(tmp_path: Path, args: tuple[str, ...], code: int, message: str) -> None:
@@ -116,8 +127,16 @@ def test_inspect_text_shows_everything(tmp_path: Path) -> None:
     path = copy(tmp_path, "puttygen_ecdsa384_enc.ppk")
     result = run("inspect", str(path))
     assert result.exit_code == 0
-    for needle in ("ppk3", "ecdsa", "384", "nistp384", "encrypted:   yes", "SHA256:",
-                   "ecdsa-sha2-nistp384 AAAA", "PuTTY"):
+    for needle in (
+        "ppk3",
+        "ecdsa",
+        "384",
+        "nistp384",
+        "encrypted:   yes",
+        "SHA256:",
+        "ecdsa-sha2-nistp384 AAAA",
+        "PuTTY",
+    ):
         assert needle in result.output
 
 
@@ -125,8 +144,11 @@ def test_inspect_encrypted_pkcs8_with_passphrase_env(tmp_path: Path) -> None:
     path = copy(tmp_path, "openssl_rsa2048_enc.pkcs8")
     hidden = json.loads(run("inspect", str(path), "--json").output)
     assert hidden["algorithm"] is None and hidden["encrypted"] is True
-    shown = json.loads(run("inspect", str(path), "--json", "--passphrase-env", "GW_PP",
-                           env={"GW_PP": PASSPHRASE}).output)
+    shown = json.loads(
+        run(
+            "inspect", str(path), "--json", "--passphrase-env", "GW_PP", env={"GW_PP": PASSPHRASE}
+        ).output
+    )
     assert shown["algorithm"] == "rsa" and shown["bits"] == 2048
 
 
@@ -176,8 +198,17 @@ def test_convert_encrypted_needs_passphrase_and_keeps_it(tmp_path: Path) -> None
     assert "--passphrase-env" in missing.stderr
     wrong = run("convert", str(src), "--to", "ppk", "-o", str(out), "-P", "nope")
     assert error_lines(wrong) == ["error: wrong passphrase"]
-    ok = run("convert", str(src), "--to", "ppk", "-o", str(out), "--passphrase-env", "GW_PP",
-             env={"GW_PP": PASSPHRASE})
+    ok = run(
+        "convert",
+        str(src),
+        "--to",
+        "ppk",
+        "-o",
+        str(out),
+        "--passphrase-env",
+        "GW_PP",
+        env={"GW_PP": PASSPHRASE},
+    )
     assert ok.exit_code == 0, ok.stderr
     assert inspect_key(out.read_bytes()).encrypted  # the passphrase was kept
     load_private_key(out.read_bytes(), PASSPHRASE.encode())
@@ -186,20 +217,38 @@ def test_convert_encrypted_needs_passphrase_and_keeps_it(tmp_path: Path) -> None
 def test_convert_can_remove_or_change_the_passphrase(tmp_path: Path) -> None:
     src = copy(tmp_path, "puttygen_ecdsa256_enc_v2.ppk")
     plain = tmp_path / "plain"
-    assert run("convert", str(src), "--to", "openssh", "-o", str(plain), "-P", PASSPHRASE,
-               "-N", "").exit_code == 0
+    assert (
+        run(
+            "convert", str(src), "--to", "openssh", "-o", str(plain), "-P", PASSPHRASE, "-N", ""
+        ).exit_code
+        == 0
+    )
     assert not inspect_key(plain.read_bytes()).encrypted
     changed = tmp_path / "changed"
-    assert run("convert", str(plain), "--to", "pkcs8", "-o", str(changed),
-               "--new-passphrase-env", "GW_NEW", env={"GW_NEW": "other"}).exit_code == 0
+    assert (
+        run(
+            "convert",
+            str(plain),
+            "--to",
+            "pkcs8",
+            "-o",
+            str(changed),
+            "--new-passphrase-env",
+            "GW_NEW",
+            env={"GW_NEW": "other"},
+        ).exit_code
+        == 0
+    )
     load_private_key(changed.read_bytes(), b"other")
 
 
 @pytest.mark.parametrize(
     ("name", "to", "message"),
-    [("sshkeygen_ed25519.openssh", "pem", "no traditional PEM form"),
-     ("sshkeygen_ed25519.openssh.pub", "openssh", "only a public key"),
-     ("puttygen_ed448.ppk", "openssh", "no Ed448")],
+    [
+        ("sshkeygen_ed25519.openssh", "pem", "no traditional PEM form"),
+        ("sshkeygen_ed25519.openssh.pub", "openssh", "only a public key"),
+        ("puttygen_ed448.ppk", "openssh", "no Ed448"),
+    ],
     ids=lambda v: f"fail/{v}",
 )
 def test_convert_refusals(tmp_path: Path, name: str, to: str, message: str) -> None:
@@ -231,15 +280,14 @@ def test_check_the_issue_examples(tmp_path: Path) -> None:
     ]
     ppk = tmp_path / "KEY.ppk"
     shutil.copy(VECTORS / "puttygen_rsa2048.ppk", ppk)
-    result = CliRunner().invoke(keys_group, ["check", "KEY.ppk", "--for", "jsch"],
-                                catch_exceptions=False) if False else None
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(tmp_path)
         result = run("check", "KEY.ppk", "--for", "jsch")
     assert result.exit_code == 1
     assert error_lines(result)[0].startswith("error: this is a PuTTY .ppk file")
     assert error_lines(result)[0].endswith(
-        ": run `gitward keys convert KEY.ppk --to pem -o KEY.pem`")
+        ": run `gitward keys convert KEY.ppk --to pem -o KEY.pem`"
+    )
 
 
 def test_check_gitward_refuses_dsa(tmp_path: Path) -> None:
@@ -250,3 +298,38 @@ def test_check_gitward_refuses_dsa(tmp_path: Path) -> None:
 def test_check_unknown_target_is_a_usage_error(tmp_path: Path) -> None:
     result = run("check", str(copy(tmp_path, "puttygen_ed25519.ppk")), "--for", "winscp")
     assert result.exit_code == 2
+
+
+# ---- prompts (stdin is a terminal) -----------------------------------------------------
+
+
+def test_encrypted_key_prompts_on_a_terminal_without_echo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gitward.cli.keys._interactive", lambda: True)
+    path = copy(tmp_path, "openssl_rsa2048_enc.pkcs8")
+    result = CliRunner().invoke(
+        keys_group,
+        ["inspect", str(path), "--json"],
+        input=f"{PASSPHRASE}\n",
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0
+    assert PASSPHRASE not in result.output + result.stderr
+    assert '"algorithm": "rsa"' in result.output
+
+
+def test_generate_prompts_twice_for_a_new_passphrase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gitward.cli.keys._interactive", lambda: True)
+    key = tmp_path / "k"
+    result = CliRunner().invoke(
+        keys_group,
+        ["generate", "-f", str(key)],
+        input=f"{PASSPHRASE}\n{PASSPHRASE}\n",
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0
+    assert PASSPHRASE not in result.output + result.stderr
+    load_private_key(key.read_bytes(), PASSPHRASE.encode())

@@ -3,6 +3,7 @@ parser: never another exception, a hang, or a huge allocation."""
 
 from __future__ import annotations
 
+import contextlib
 import tracemalloc
 from collections.abc import Callable
 
@@ -14,11 +15,11 @@ from gitward.errors import KeyFormatError
 from gitward.keys import (
     detect_format,
     export_private_key,
+    formats,
     inspect_key,
     load_private_key,
     load_public_key,
 )
-from gitward.keys import formats
 from gitward.keys.algorithms import decode_public_blob
 
 from .conftest import FAST_ARGON2, FAST_BCRYPT_ROUNDS, PASSPHRASE, vector
@@ -48,6 +49,7 @@ FUZZ = settings(
     derandomize=True,
 )
 
+
 def _codec_peek(data: bytes) -> object:
     return formats.detect(data).peek(data)
 
@@ -74,10 +76,8 @@ READERS: list[tuple[str, Callable[[bytes], object]]] = [
 
 def _only_key_errors(data: bytes, passphrase: bytes | None = None) -> None:
     for _name, reader in READERS:
-        try:
+        with contextlib.suppress(KeyFormatError):
             reader(data)
-        except KeyFormatError:
-            pass
     if passphrase is not None:
         try:
             codec = formats.detect(data)
@@ -102,8 +102,11 @@ def damaged(draw: st.DrawFn, seeds: dict[str, bytes] = SEED_DATA) -> bytes:
         elif kind == "delete":
             del data[pos : pos + draw(st.integers(1, 16))]
         else:
-            data[pos : pos + 4] = draw(st.sampled_from([b"\xff\xff\xff\xff", b"\x7f\xff\xff\xf0",
-                                                        b"9999", b"\x00\x00\x00\x00"]))
+            data[pos : pos + 4] = draw(
+                st.sampled_from(
+                    [b"\xff\xff\xff\xff", b"\x7f\xff\xff\xf0", b"9999", b"\x00\x00\x00\x00"]
+                )
+            )
     return bytes(data)
 
 
@@ -127,9 +130,16 @@ def test_random_text_raise_only_key_format_errors(text: str) -> None:
 
 @FUZZ
 @given(
-    st.sampled_from(["-----BEGIN OPENSSH PRIVATE KEY-----\n", "PuTTY-User-Key-File-3: ssh-rsa\n",
-                     "---- BEGIN SSH2 PUBLIC KEY ----\n", "-----BEGIN RSA PRIVATE KEY-----\n",
-                     "ssh-ed25519 ", "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\n"]),
+    st.sampled_from(
+        [
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+            "PuTTY-User-Key-File-3: ssh-rsa\n",
+            "---- BEGIN SSH2 PUBLIC KEY ----\n",
+            "-----BEGIN RSA PRIVATE KEY-----\n",
+            "ssh-ed25519 ",
+            "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\n",
+        ]
+    ),
     st.binary(max_size=1024),
 )
 def test_known_headers_with_random_bodies(header: str, body: bytes) -> None:
@@ -139,10 +149,8 @@ def test_known_headers_with_random_bodies(header: str, body: bytes) -> None:
 @FUZZ
 @given(st.binary(max_size=600))
 def test_random_public_blobs(blob: bytes) -> None:
-    try:
+    with contextlib.suppress(KeyFormatError):
         decode_public_blob(blob)
-    except KeyFormatError:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +160,7 @@ def cheap_encrypted() -> dict[str, bytes]:
     return {
         "ppk3": export_private_key(key, "ppk", PASSPHRASE, argon2=FAST_ARGON2),
         "ppk2": export_private_key(key, "ppk2", PASSPHRASE),
-        "openssh": export_private_key(key, "openssh", PASSPHRASE,
-                                      bcrypt_rounds=FAST_BCRYPT_ROUNDS),
+        "openssh": export_private_key(key, "openssh", PASSPHRASE, bcrypt_rounds=FAST_BCRYPT_ROUNDS),
         "gcm": vector("sshkeygen_ed25519_gcm.openssh"),
         "pkcs8": export_private_key(key, "pkcs8", PASSPHRASE),
     }
@@ -174,10 +181,20 @@ def test_absurd_length_fields_allocate_nothing_big() -> None:
 
     from gitward.keys.wire import WireWriter
 
-    body = (WireWriter().raw(b"openssh-key-v1\x00").string("none").string("none").string(b"")
-            .uint32(1).raw(b"\xff\xff\xff\xf0").getvalue())
-    data = b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + base64.b64encode(body) + (
-        b"\n-----END OPENSSH PRIVATE KEY-----\n"
+    body = (
+        WireWriter()
+        .raw(b"openssh-key-v1\x00")
+        .string("none")
+        .string("none")
+        .string(b"")
+        .uint32(1)
+        .raw(b"\xff\xff\xff\xf0")
+        .getvalue()
+    )
+    data = (
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        + base64.b64encode(body)
+        + (b"\n-----END OPENSSH PRIVATE KEY-----\n")
     )
     tracemalloc.start()
     try:
@@ -199,8 +216,10 @@ def test_bcrypt_rounds_are_bounded_before_work() -> None:
     rounds_at = 15 + 14 + 10 + 4 + 20
     assert body[rounds_at : rounds_at + 4] == (16).to_bytes(4, "big")
     patched = body[:rounds_at] + (1_000_000).to_bytes(4, "big") + body[rounds_at + 4 :]
-    data = b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + base64.b64encode(patched) + (
-        b"\n-----END OPENSSH PRIVATE KEY-----\n"
+    data = (
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        + base64.b64encode(patched)
+        + (b"\n-----END OPENSSH PRIVATE KEY-----\n")
     )
     with pytest.raises(KeyFormatError, match="bcrypt rounds"):
         load_private_key(data, PASSPHRASE)
@@ -209,3 +228,25 @@ def test_bcrypt_rounds_are_bounded_before_work() -> None:
 def test_huge_files_are_refused_unread() -> None:
     with pytest.raises(KeyFormatError, match="too large"):
         load_private_key(b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + b"A" * (2 << 20))
+
+
+PATHOLOGICAL = [
+    b"-----BEGIN OPENSSH PRIVATE KEY-----\n" * 25_000,
+    b"-----BEGIN RSA PRIVATE KEY-----\n" * 25_000,
+    b"ssh-ed25519 " + b"A" * 900_000 + b"!",
+    b"ssh-rsa AAAA!\n" * 60_000,
+    b"PuTTY-User-Key-File-3: ssh-rsa\n" + b"Encryption: none\n" * 50_000,
+    b"---- BEGIN SSH2 PUBLIC KEY ----\n" + b"x: \\\n" * 150_000,
+    b"\x30\x83\xff\xff\xff" + bytes(900_000),
+]
+
+
+@pytest.mark.parametrize(
+    "data", PATHOLOGICAL, ids=[f"fail/pathological-{i}" for i in range(len(PATHOLOGICAL))]
+)
+def test_pathological_inputs_fail_fast(data: bytes) -> None:
+    import time
+
+    started = time.monotonic()
+    _only_key_errors(data)
+    assert time.monotonic() - started < 5

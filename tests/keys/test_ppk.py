@@ -3,12 +3,14 @@ Argon2 parameters refused before any work."""
 
 from __future__ import annotations
 
+import hmac
 import time
 
 import pytest
 
 from gitward.errors import KeyFormatError, KeyIntegrityError, WrongPassphrase
-from gitward.keys import load_private_key, ppk
+from gitward.keys import algorithms, load_private_key, ppk
+from gitward.keys.algorithms import SshPrivateKey, SshPublicKey
 from gitward.keys.model import PassphraseRequired
 
 from .conftest import PASSPHRASE, vector
@@ -57,13 +59,13 @@ def test_no_key_material_is_built_before_the_mac_is_checked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     built: list[bytes] = []
-    real = ppk.algs.read_ppk_private
+    real = algorithms.read_ppk_private
 
-    def spy(public: object, blob: bytes) -> object:
+    def spy(public: SshPublicKey, blob: bytes) -> SshPrivateKey:
         built.append(blob)
-        return real(public, blob)  # type: ignore[arg-type]
+        return real(public, blob)
 
-    monkeypatch.setattr(ppk.algs, "read_ppk_private", spy)
+    monkeypatch.setattr(algorithms, "read_ppk_private", spy)
     data = _replace_line(vector("puttygen_rsa2048.ppk"), "Comment: ", "Comment: x")
     with pytest.raises(KeyIntegrityError):
         ppk.load_private(data, None)
@@ -72,13 +74,13 @@ def test_no_key_material_is_built_before_the_mac_is_checked(
 
 def test_mac_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    real = ppk.hmac.compare_digest
+    real = hmac.compare_digest
 
     def spy(a: bytes, b: bytes) -> bool:
         calls.append(1)
         return real(a, b)
 
-    monkeypatch.setattr(ppk.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     load_private_key(vector("puttygen_ed25519.ppk"))
     assert calls == [1]
 

@@ -162,8 +162,9 @@ def test_fingerprint_forms(keys: dict[str, PrivateKey]) -> None:
 
 
 def test_ppk3_writes_the_argon2_parameters_it_was_given(keys: dict[str, PrivateKey]) -> None:
-    params = Argon2Params(flavour="Argon2i", memory_kib=512, passes=2, parallelism=2,
-                          salt=bytes(range(16)))
+    params = Argon2Params(
+        flavour="Argon2i", memory_kib=512, passes=2, parallelism=2, salt=bytes(range(16))
+    )
     data = export_private_key(keys["ed25519"], "ppk", PASSPHRASE, argon2=params).decode()
     assert "Key-Derivation: Argon2i\n" in data and "Argon2-Memory: 512\n" in data
     assert "Argon2-Passes: 2\n" in data and "Argon2-Parallelism: 2\n" in data
@@ -174,8 +175,13 @@ def test_ppk3_writes_the_argon2_parameters_it_was_given(keys: dict[str, PrivateK
 
 @pytest.mark.parametrize(
     ("algorithm", "bits", "expected_bits"),
-    [("rsa", 2048, 2048), ("ecdsa", None, 256), ("ecdsa", 384, 384), ("ecdsa", 521, 521),
-     ("ed25519", None, 256)],
+    [
+        ("rsa", 2048, 2048),
+        ("ecdsa", None, 256),
+        ("ecdsa", 384, 384),
+        ("ecdsa", 521, 521),
+        ("ed25519", None, 256),
+    ],
     ids=lambda v: f"ok/{v}",
 )
 def test_generate(algorithm: str, bits: int | None, expected_bits: int) -> None:
@@ -185,9 +191,14 @@ def test_generate(algorithm: str, bits: int | None, expected_bits: int) -> None:
 
 @pytest.mark.parametrize(
     ("algorithm", "bits", "message"),
-    [("rsa", 1024, "2048 to 8192"), ("rsa", 8200, "2048 to 8192"), ("ecdsa", 255, "256, 384"),
-     ("ed25519", 512, "256"), ("dsa", None, "rsa, ed25519 or ecdsa"),
-     ("rsa1", None, "rsa, ed25519 or ecdsa")],
+    [
+        ("rsa", 1024, "2048 to 8192"),
+        ("rsa", 8200, "2048 to 8192"),
+        ("ecdsa", 255, "256, 384"),
+        ("ed25519", 512, "256"),
+        ("dsa", None, "rsa, ed25519 or ecdsa"),
+        ("rsa1", None, "rsa, ed25519 or ecdsa"),
+    ],
     ids=lambda v: f"fail/{v}",
 )
 def test_generate_refuses(algorithm: str, bits: int | None, message: str) -> None:

@@ -52,18 +52,38 @@ def test_ok_comment_lines_and_blank_lines_are_ignored() -> None:
 @pytest.mark.parametrize(
     "case, data, error, message",
     [
-        ("fail/private-openssh", "ed25519_key", KeyRejected,
-         "this is a private key; upload the .pub file"),
-        ("fail/private-pem", "rsa_pem_key", KeyRejected,
-         "this is a private key; upload the .pub file"),
+        (
+            "fail/private-openssh",
+            "ed25519_key",
+            KeyRejected,
+            "this is a private key; upload the .pub file",
+        ),
+        (
+            "fail/private-pem",
+            "rsa_pem_key",
+            KeyRejected,
+            "this is a private key; upload the .pub file",
+        ),
         ("fail/dsa", "dsa_key.pub", KeyRejected, "DSA keys are not accepted"),
-        ("fail/rsa-1024", "rsa1024_key.pub", KeyRejected,
-         "RSA keys must have at least 2048 bits, this one has 1024"),
-        ("fail/authorized-keys-options", "with_options.pub", KeyRejected,
-         "this line carries authorized_keys options"),
+        (
+            "fail/rsa-1024",
+            "rsa1024_key.pub",
+            KeyRejected,
+            "RSA keys must have at least 2048 bits, this one has 1024",
+        ),
+        (
+            "fail/authorized-keys-options",
+            "with_options.pub",
+            KeyRejected,
+            "this line carries authorized_keys options",
+        ),
         ("fail/two-keys", "two_keys.pub", KeyRejected, "the upload holds 2 lines"),
-        ("fail/certificate-as-user-key", "ed25519_key-cert.pub", KeyRejected,
-         "this is an SSH certificate (-cert.pub), not a public key"),
+        (
+            "fail/certificate-as-user-key",
+            "ed25519_key-cert.pub",
+            KeyRejected,
+            "this is an SSH certificate (-cert.pub), not a public key",
+        ),
         ("fail/rfc4716", "ed25519_rfc4716.pub", KeyFormatError, "this is an RFC 4716"),
     ],
 )
@@ -99,9 +119,11 @@ def test_fail_private_key_content_never_reaches_message_or_cause() -> None:
         ("fail/bad-base64", b"ssh-ed25519 AAAA!!!!", "the key's base64 data is damaged"),
         ("fail/no-data", b"ssh-ed25519", "the key has no data after its type"),
         ("fail/truncated", b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB", "the key's"),
-        ("fail/type-mismatch",
-         b"ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
-         "the key's type field does not match its data"),
+        (
+            "fail/type-mismatch",
+            b"ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+            "the key's type field does not match its data",
+        ),
         ("fail/huge", b"a" * 70_000, "the upload is too large"),
     ],
 )

@@ -12,12 +12,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SAWarning
 
-from gitward.store.db import alembic_config, make_engine, migrate, open_store
+from gitward.store.db import HEAD_REVISION, alembic_config, make_engine, migrate, open_store
 from gitward.store.models import Base
 
 TABLES = {
     "users", "enterprises", "organizations", "memberships", "repositories", "collaborators",
     "ssh_keys", "certificate_authorities", "audit_events", "alembic_version",
+    "managed_ca_keys", "access_tokens", "issued_certificates", "revocations",
 }
 
 
@@ -53,7 +54,7 @@ def test_ok_concurrent_starts_migrate_once(database_url: str) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(migrate, engines))
     with engines[0].connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
 
 
 def test_ok_head_revision_constant_matches_the_scripts() -> None:

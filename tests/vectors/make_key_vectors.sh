@@ -30,6 +30,7 @@ sk -t ed25519 -N "$PASS" -C 'ed25519-enc@ssh-keygen' -f sshkeygen_ed25519_enc.op
 sk -t ed25519 -N "$PASS" -Z aes256-gcm@openssh.com -C gcm -f sshkeygen_ed25519_gcm.openssh
 sk -t ed25519 -N "$PASS" -Z chacha20-poly1305@openssh.com -C chacha -f sshkeygen_ed25519_chacha.openssh
 sk -t ed25519 -N "$PASS" -Z aes128-cbc -C cbc -f sshkeygen_ed25519_cbc.openssh
+sk -t ed25519 -N "$PASS" -Z 3des-cbc -C 3des -f sshkeygen_ed25519_3des.openssh
 for bits in 256 384 521; do
   sk -t ecdsa -b "$bits" -N '' -C "ecdsa$bits@ssh-keygen" -f "sshkeygen_ecdsa$bits.openssh"
 done
@@ -87,6 +88,10 @@ pg puttygen_rsa2048.ppk -O private-sshcom -o puttygen_rsa2048.sshcom
 pg puttygen_dsa1024.ppk -O private-sshcom -o puttygen_dsa1024.sshcom
 pg puttygen_rsa2048.ppk -P -O private-sshcom --new-passphrase "$passfile" \
   -o puttygen_rsa2048_enc.sshcom </dev/null
+pg puttygen_ecdsa256.ppk -P -O private-openssh --new-passphrase "$passfile" \
+  -o puttygen_ecdsa256_enc.pem </dev/null
+pg puttygen_ed25519.ppk -P -O private-openssh-new --new-passphrase "$passfile" \
+  -o puttygen_ed25519_enc.openssh </dev/null
 
 # puttygen converting keys that ssh-keygen made: unencrypted .ppk is deterministic, so
 # Gitward's output for the same key and comment must equal these byte for byte.

@@ -43,6 +43,14 @@ class Reason(StrEnum):
     ORG_REQUIRES_CERTIFICATES = "org.requires_certificates"
     WRITE_DENIED = "repo.write_denied"
     DEPLOY_KEY_READ_ONLY = "deploy_key.read_only"
+    # transport and services
+    KEY_UNKNOWN = "key.unknown"
+    KEY_REVOKED = "key.revoked"
+    KEY_SHA1_SIGNATURE = "key.sha1_signature"
+    KEY_BAD_SIGNATURE = "key.bad_signature"
+    CERT_UNPARSABLE = "cert.unparsable"
+    INVALID_COMMAND = "ssh.invalid_command"
+    INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True)

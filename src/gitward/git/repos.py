@@ -97,3 +97,47 @@ def move_owner_dir(repos_dir: Path, old_owner: str, new_owner: str) -> None:
         return
     _refuse_existing(dst)
     src.rename(dst)
+
+
+# What an interrupted git leaves behind: lock files and receive-pack's quarantine.
+_LOCK_GLOBS = ("*.lock", "refs/**/*.lock", "logs/**/*.lock")
+_QUARANTINE_GLOB = "objects/tmp_objdir-incoming-*"
+
+
+def sweep_stale(repos_dir: Path, older_than: float, now: float) -> list[Path]:
+    """Remove locks and quarantine directories older than ``older_than`` seconds.
+
+    Run at start-up: a crash (or a kill -9) of the server leaves them, and a stale
+    ``refs/heads/main.lock`` would refuse every later push to main.
+    """
+    removed: list[Path] = []
+    if not repos_dir.is_dir():
+        return removed
+    for repo in repos_dir.glob("*/*.git"):
+        candidates = [p for g in _LOCK_GLOBS for p in repo.glob(g)]
+        candidates += list(repo.glob(_QUARANTINE_GLOB))
+        for path in candidates:
+            try:
+                if now - path.lstat().st_mtime < older_than:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                removed.append(path)
+            except FileNotFoundError:
+                continue
+    return removed
+
+
+def resolve_inside(repos_dir: Path, path: Path) -> Path | None:
+    """``path`` with symlinks resolved, or None when it is not a repository inside
+    ``repos_dir`` (a symlink pointing elsewhere included)."""
+    root = repos_dir.resolve()
+    try:
+        real = path.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError, OSError):
+        return None
+    if not real.is_relative_to(root) or not (real / "HEAD").is_file():
+        return None
+    return real

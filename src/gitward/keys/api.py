@@ -16,7 +16,14 @@ from typing import ParamSpec, TypeVar
 from gitward.errors import GitwardError, KeyFormatError, KeyRejected
 from gitward.keys import formats
 from gitward.keys.codec import Argon2Params, WriteOptions
-from gitward.keys.model import KeyFormat, KeyInfo, PassphraseRequired, PrivateKey, PublicKey
+from gitward.keys.model import (
+    Algorithm,
+    KeyFormat,
+    KeyInfo,
+    PassphraseRequired,
+    PrivateKey,
+    PublicKey,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -105,7 +112,7 @@ def export_private_key(
     target = formats.private_format(fmt, key.algorithm)
     writer = formats.codec_for(target).write_private
     assert writer is not None  # private_format() checked it
-    if target is KeyFormat.OPENSSH and key.algorithm.value == "ed448":
+    if target is KeyFormat.OPENSSH and key.algorithm is Algorithm.ED448:
         raise KeyRejected("OpenSSH has no Ed448 keys: write ppk or pkcs8 instead")
     options = WriteOptions(
         passphrase=passphrase or None,

@@ -25,7 +25,7 @@ class Target(StrEnum):
     GITWARD = "gitward"
 
 
-TARGET_ALIASES = {"jsch": Target.PEM_ONLY, "ssh": Target.OPENSSH, "pem": Target.PEM_ONLY}
+TARGET_ALIASES = {"jsch": Target.PEM_ONLY, "ssh": Target.OPENSSH}
 TARGET_NAMES = tuple(t.value for t in Target) + tuple(TARGET_ALIASES)
 TARGET_LABELS = {
     Target.OPENSSH: "OpenSSH clients",

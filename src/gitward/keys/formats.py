@@ -29,7 +29,7 @@ FORMATS: tuple[FormatCodec, ...] = (
 BY_FORMAT = {codec.format: codec for codec in FORMATS}
 
 # Names accepted by --to / --format besides the KeyFormat values themselves.
-PRIVATE_ALIASES = {"ppk": KeyFormat.PPK3, "pem": None}  # "pem": the traditional form
+PRIVATE_ALIASES = {"ppk": KeyFormat.PPK3}  # ("pem" depends on the algorithm: see below)
 PUBLIC_ALIASES = {"public": KeyFormat.OPENSSH_PUBLIC, "openssh": KeyFormat.OPENSSH_PUBLIC}
 
 # Every name a user can write a private key to, and a public key to.

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.poly1305 import Poly1305
@@ -43,6 +44,7 @@ class _Cipher:
 
 _CIPHERS = {
     "none": _Cipher(0, 0, 8),
+    "3des-cbc": _Cipher(24, 8, 8),
     "aes128-ctr": _Cipher(16, 16, 16),
     "aes192-ctr": _Cipher(24, 16, 16),
     "aes256-ctr": _Cipher(32, 16, 16),
@@ -141,9 +143,10 @@ def _chacha_crypt(main: bytes, data: bytes) -> bytes:
     return Cipher(algorithms.ChaCha20(main, nonce), None).encryptor().update(data)
 
 
-def _aes_decrypt(name: str, key: bytes, iv: bytes, data: bytes) -> bytes:
+def _block_decrypt(name: str, key: bytes, iv: bytes, data: bytes) -> bytes:
     mode: modes.CTR | modes.CBC = modes.CTR(iv) if "-ctr" in name else modes.CBC(iv)
-    decryptor = Cipher(algorithms.AES(key), mode).decryptor()
+    cipher = TripleDES(key) if name == "3des-cbc" else algorithms.AES(key)
+    decryptor = Cipher(cipher, mode).decryptor()
     return decryptor.update(data) + decryptor.finalize()
 
 
@@ -166,7 +169,7 @@ def _unseal(container: _Container, passphrase: bytes) -> bytes:
             "wrong passphrase (or the key file is damaged: its tag does not match)",
             cause=f"{name} tag mismatch",
         ) from exc
-    return _aes_decrypt(name, key, iv, container.sealed)
+    return _block_decrypt(name, key, iv, container.sealed)
 
 
 def _seal(plain: bytes, passphrase: bytes, salt: bytes, rounds: int) -> bytes:

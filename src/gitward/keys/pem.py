@@ -8,20 +8,24 @@ and DSA; an Ed25519 key has only PKCS#8.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import serialization as ser
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     PrivateKeyTypes,
     PublicKeyTypes,
 )
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 
 from gitward.errors import KeyFormatError, KeyRejected, WrongPassphrase
 from gitward.keys import algorithms as algs
 from gitward.keys import der
-from gitward.keys.armor import check_size, pem_body, pem_labels
+from gitward.keys.armor import b64decode, check_size, pem_body, pem_labels, to_text
 from gitward.keys.codec import FormatCodec, WriteOptions
 from gitward.keys.model import (
     Algorithm,
@@ -139,9 +143,51 @@ def _pem_loader(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
     try:
         return ser.load_pem_private_key(data, passphrase)
     except ValueError as exc:
-        if passphrase is None and "too short" in str(exc) and "EC PRIVATE KEY" in pem_labels(data):
+        if "too short" not in str(exc) or "EC PRIVATE KEY" not in pem_labels(data):
+            raise
+        if passphrase is None:
             return _short_sec1(pem_body(data, "EC PRIVATE KEY"))
-        raise
+        return _short_sec1(_decrypt_traditional(data, passphrase))
+
+
+# DEK-Info cipher -> (cipher factory, key length). PuTTY writes DES-EDE3-CBC, OpenSSL and
+# cryptography AES-*-CBC.
+_DEK_CIPHERS: dict[str, tuple[Callable[[bytes], BlockCipherAlgorithm], int]] = {
+    "DES-EDE3-CBC": (TripleDES, 24),
+    "AES-128-CBC": (algorithms.AES, 16),
+    "AES-192-CBC": (algorithms.AES, 24),
+    "AES-256-CBC": (algorithms.AES, 32),
+}
+
+
+def _decrypt_traditional(data: bytes, passphrase: bytes) -> bytes:
+    """Decrypt a ``Proc-Type: 4,ENCRYPTED`` PEM body by hand (only needed for PuTTY's
+    short SEC1 scalars, which ``cryptography`` refuses after decrypting them itself).
+    The key is OpenSSL's EVP_BytesToKey: MD5 chained over passphrase and IV[:8]."""
+    match = re.search(
+        r"DEK-Info: *([A-Z0-9-]+),((?:[0-9A-Fa-f]{2}){8,16})\r?\n\s*\n"
+        r"(.*?)-----END EC PRIVATE KEY-----",
+        to_text(data),
+        re.DOTALL,
+    )
+    if match is None or match.group(1) not in _DEK_CIPHERS:
+        raise KeyFormatError("the encrypted PEM key is incomplete or names an unknown cipher")
+    factory, key_len = _DEK_CIPHERS[match.group(1)]
+    iv = bytes.fromhex(match.group(2))
+    sealed = b64decode(match.group(3), what="EC PRIVATE KEY")
+    material, block = b"", b""
+    while len(material) < key_len:
+        block = hashlib.md5(block + passphrase + iv[:8], usedforsecurity=False).digest()
+        material += block
+    cipher = factory(material[:key_len])
+    if len(iv) * 8 != cipher.block_size or not sealed or len(sealed) % len(iv):
+        raise KeyFormatError("the encrypted PEM key is damaged")
+    decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
+    plain = decryptor.update(sealed) + decryptor.finalize()
+    pad = plain[-1]
+    if not 0 < pad <= len(iv) or plain[-pad:] != bytes([pad]) * pad:
+        raise WrongPassphrase("wrong passphrase", cause="PEM padding mismatch")
+    return plain[:-pad]
 
 
 # SEC1 curve OIDs (DER, with tag and length) -> curve.
@@ -234,8 +280,13 @@ def write_pkcs8(key: PrivateKey, options: WriteOptions) -> bytes:
 
 
 def sniff_der(data: bytes) -> bool:
-    # Every DER key is an ASN.1 SEQUENCE (tag 0x30); text formats never start so.
-    return len(data) > 2 and data[0] == 0x30
+    """A DER key is one ASN.1 SEQUENCE whose length field covers exactly the file."""
+    if len(data) < 2 or data[0] != der.SEQUENCE:
+        return False
+    if data[1] < 0x80:
+        return 2 + data[1] == len(data)
+    count = data[1] & 0x7F
+    return 0 < count <= 3 and 2 + count + int.from_bytes(data[2 : 2 + count], "big") == len(data)
 
 
 def _der_encrypted(data: bytes) -> bool:

@@ -1,6 +1,6 @@
 """The ssh.com (SECSH) private key format, as ``puttygen -O private-sshcom`` writes it.
-Read only, unencrypted only (its one cipher is 3DES with an MD5-based KDF): nobody should
-be writing new keys in it, but people still arrive with them.
+Read only (its one cipher is 3DES keyed by MD5 of the passphrase): nobody should be
+writing new keys in it, but people still arrive with them.
 
 Layout (PuTTY's import.c): magic 0x3f6ff9eb, uint32 total size, string key type,
 string cipher, string blob; the blob holds uint32 length, then for RSA the ssh.com
@@ -10,11 +10,16 @@ uint32 bit count followed by the bytes.
 
 from __future__ import annotations
 
-from gitward.errors import KeyFormatError
+import hashlib
+
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+from gitward.errors import KeyFormatError, WrongPassphrase
 from gitward.keys import algorithms as algs
 from gitward.keys.armor import b64decode, check_size, to_text
 from gitward.keys.codec import FormatCodec
-from gitward.keys.model import KeyFormat, KeyInfo, PrivateKey
+from gitward.keys.model import KeyFormat, KeyInfo, PassphraseRequired, PrivateKey
 from gitward.keys.wire import WireReader
 
 BEGIN = "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----"
@@ -59,10 +64,32 @@ def _parse(data: bytes) -> tuple[str, bool, str, bytes]:
     return key_type, cipher != "none", comment, blob
 
 
+def _decrypt(blob: bytes, passphrase: bytes) -> bytes:
+    """3DES-CBC, zero IV, key = first 24 bytes of MD5(pp) || MD5(pp || MD5(pp))."""
+    if len(blob) % 8:
+        raise KeyFormatError("the ssh.com private key is truncated")
+    first = hashlib.md5(passphrase, usedforsecurity=False).digest()
+    second = hashlib.md5(passphrase + first, usedforsecurity=False).digest()
+    decryptor = Cipher(TripleDES((first + second)[:24]), modes.CBC(bytes(8))).decryptor()
+    return decryptor.update(blob) + decryptor.finalize()
+
+
 def load_private(data: bytes, passphrase: bytes | None) -> PrivateKey:
     key_type, encrypted, comment, blob = _parse(data)
     if encrypted:
-        raise KeyFormatError(f"encrypted ssh.com keys (3DES) are not read: {FIX}")
+        if passphrase is None:
+            raise PassphraseRequired("the key is encrypted: a passphrase is needed")
+        try:
+            return PrivateKey(_read_key(key_type, _decrypt(blob, passphrase)), comment)
+        except WrongPassphrase:
+            raise
+        except KeyFormatError as exc:
+            # The format has no MAC: garbage after decryption means a wrong passphrase.
+            raise WrongPassphrase("wrong passphrase", cause=exc.cause) from exc
+    return PrivateKey(_read_key(key_type, blob), comment)
+
+
+def _read_key(key_type: str, blob: bytes) -> algs.SshPrivateKey:
     reader = WireReader(blob, what="ssh.com key")
     inner = WireReader(reader.string(), what="ssh.com key")
     key: algs.SshPrivateKey
@@ -76,7 +103,7 @@ def load_private(data: bytes, passphrase: bytes | None) -> PrivateKey:
         key = algs.dsa_private(algs.dsa_public(p, q, g, y), x)
     else:
         raise KeyFormatError(f"unsupported ssh.com key type: {FIX}", cause=key_type[:80])
-    return PrivateKey(key, comment)
+    return key
 
 
 def peek(data: bytes) -> KeyInfo:

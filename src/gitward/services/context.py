@@ -27,9 +27,26 @@ class Context:
     def now(self) -> dt.datetime:
         return self.clock()
 
-    def audit(self, session: Session, action: str, target: str, **detail: Any) -> None:
+    def audit(
+        self,
+        session: Session,
+        action: str,
+        target: str,
+        *,
+        outcome: str = "ok",
+        peer: str | None = None,
+        actor: str | None = None,
+        **detail: Any,
+    ) -> None:
         audit.append_event(
-            session, at=self.now(), actor=self.actor, action=action, target=target, detail=detail
+            session,
+            at=self.now(),
+            actor=actor or self.actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            peer=peer,
+            detail=detail,
         )
 
 

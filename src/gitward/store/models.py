@@ -107,6 +107,9 @@ class Organization(Base):
     )
     require_ssh_certificates: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The longest certificate the issuing API signs for this organization, in seconds;
+    # NULL means the default (24 hours). Always under 366 days.
+    certificate_max_lifetime: Mapped[int | None] = mapped_column(Integer)
 
     enterprise: Mapped[Enterprise | None] = relationship()
 
@@ -224,6 +227,9 @@ class CertificateAuthority(Base):
         ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # From this time on the CA signs nothing and the server no longer trusts it (rotation:
+    # a new CA is added first, the old one retired at a date, both trusted until then).
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     organization: Mapped[Organization | None] = relationship()
     enterprise: Mapped[Enterprise | None] = relationship()
@@ -244,6 +250,128 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
 
 
+class ManagedCAKey(Base):
+    """The private key of a CA the server keeps and signs with (``gitward ca create``).
+
+    ``encrypted_key`` is the OpenSSH private key sealed with AES-256-GCM under a key derived
+    from the deployment's CA secret (see services/ca_secret.py); the CA's fingerprint is the
+    associated data, so a sealed key copied onto another CA's row does not open.
+    """
+
+    __tablename__ = "managed_ca_keys"
+
+    ca_id: Mapped[int] = mapped_column(
+        ForeignKey("certificate_authorities.id", ondelete="CASCADE"), primary_key=True
+    )
+    encrypted_key: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    ca: Mapped[CertificateAuthority] = relationship()
+
+
+class AccessToken(Base):
+    """A personal access token. Only the SHA-256 of the token is kept: tokens are 32 random
+    bytes, so a fast hash is as good as a slow one and lets issuing stay cheap."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    hint: Mapped[str] = mapped_column(String(16), nullable=False)  # "gwp_AbCd", to recognise it
+    scopes: Mapped[str] = mapped_column(String(200), nullable=False)  # space-separated
+    title: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class IssuedCertificate(Base):
+    """Every certificate Gitward signs. The row outlives its user and CA (history), so those
+    links become NULL on deletion while the names and fingerprints stay.
+
+    The serial is this row's id: the database allocates it without any lock shared between
+    requests. The row is inserted before signing (the serial must exist before the
+    signature); ``serial``, ``certificate`` and ``certificate_fingerprint`` are filled in the
+    same transaction right after, so no committed row has them NULL.
+    """
+
+    __tablename__ = "issued_certificates"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    serial: Mapped[int | None] = mapped_column(BigInteger)
+    key_id: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    ca_id: Mapped[int | None] = mapped_column(
+        ForeignKey("certificate_authorities.id", ondelete="SET NULL"), index=True
+    )
+    ca_fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    username: Mapped[str] = mapped_column(String(39), nullable=False)
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL")
+    )
+    principals: Mapped[str] = mapped_column(Text, nullable=False)  # JSON list
+    valid_after: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    valid_before: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    critical_options: Mapped[str] = mapped_column(Text, nullable=False)  # JSON object
+    extensions: Mapped[str] = mapped_column(Text, nullable=False)  # JSON object
+    requester_address: Mapped[str | None] = mapped_column(String(64))
+    public_key_fingerprint: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    certificate_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
+    certificate: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class RevocationKind(enum.StrEnum):
+    SERIAL = "serial"  # serials serial_min..serial_max under the CA ca_fingerprint
+    KEY_ID = "key_id"  # a key id under ca_fingerprint, or under every CA when that is NULL
+    KEY = "key"  # a public key: as a plain key, under every certificate, and as a CA
+    CERTIFICATE = "certificate"  # one exact certificate (by its own fingerprint)
+
+
+class Revocation(Base):
+    """One revoked thing. The server looks rows up by the columns a certificate or key can
+    match (never by scanning), so every lookup column is indexed.
+
+    Rows are keyed by CA *fingerprint*, not id: revocations survive a CA being removed and
+    added again, and a KRL may revoke under CAs not registered here (yet).
+    """
+
+    __tablename__ = "revocations"
+    __table_args__ = (
+        CheckConstraint(
+            "kind <> 'serial' OR (ca_fingerprint IS NOT NULL AND serial_min IS NOT NULL "
+            "AND serial_max IS NOT NULL AND serial_min <= serial_max)",
+            name="serial_range",
+        ),
+        CheckConstraint("kind <> 'key_id' OR key_id IS NOT NULL", name="key_id_given"),
+        CheckConstraint(
+            "kind NOT IN ('key', 'certificate') OR fingerprint IS NOT NULL",
+            name="fingerprint_given",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[RevocationKind] = mapped_column(
+        _enum(RevocationKind, "revocation_kind"), nullable=False
+    )
+    ca_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    serial_min: Mapped[int | None] = mapped_column(BigInteger)
+    serial_max: Mapped[int | None] = mapped_column(BigInteger)
+    key_id: Mapped[str | None] = mapped_column(String(1024))
+    # "SHA256:..." of a key or certificate blob; "SHA1:..." only for KRL-imported SHA-1 hashes.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    public_key: Mapped[str | None] = mapped_column(Text)  # the key line, when known (KRL export)
+    reason: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
 # Case-insensitive uniqueness, as GitHub has it: "Alice" and "alice" are one account.
 Index("uq_users_username_lower", func.lower(User.username), unique=True)
 Index("uq_enterprises_name_lower", func.lower(Enterprise.name), unique=True)
@@ -260,17 +388,32 @@ Index(
     func.lower(Repository.name),
     unique=True,
 )
+# Serials are unique per CA (the issuer allocates them from the table's id).
+Index(
+    "uq_issued_certificates_ca_serial",
+    IssuedCertificate.ca_fingerprint,
+    IssuedCertificate.serial,
+    unique=True,
+)
+Index("ix_revocations_ca_serial", Revocation.ca_fingerprint, Revocation.serial_min)
+Index("ix_revocations_key_id", Revocation.key_id, Revocation.ca_fingerprint)
+Index("ix_revocations_fingerprint", Revocation.fingerprint)
 
 __all__ = [
+    "AccessToken",
     "AuditEvent",
     "Base",
     "CertificateAuthority",
     "Collaborator",
     "Enterprise",
+    "IssuedCertificate",
+    "ManagedCAKey",
     "Membership",
     "Organization",
     "Permission",
     "Repository",
+    "Revocation",
+    "RevocationKind",
     "Role",
     "SSHKey",
     "User",

@@ -27,6 +27,10 @@ def repo_by_owner_and_name(session: Session, owner: str, name: str) -> Repositor
     return session.scalar(by_user) or session.scalar(by_org)
 
 
+def repo_by_id(session: Session, repo_id: int) -> Repository | None:
+    return session.get(Repository, repo_id)
+
+
 def repos_owned_by_user(session: Session, user_id: int) -> Sequence[Repository]:
     return session.scalars(
         select(Repository).where(Repository.owner_user_id == user_id).order_by(Repository.name)

@@ -1,0 +1,287 @@
+"""Who is connecting, and may they run this git command? The SSH transport's use-cases.
+
+The transport gathers facts (the key blob offered, the SSH username, the peer address, the
+command line); these functions load what the database knows, ask the access core, record
+the decision in the audit trail, and hand back a decision with its reasons. They are
+synchronous: the transport runs them in a worker thread.
+
+Fail closed: any error while deciding (an unparsable certificate, a database error) is a
+refusal, logged with its cause.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from gitward.access import messages
+from gitward.access.decide import authorize, parse_ssh_username
+from gitward.access.decision import Decision, Reason, deny
+from gitward.access.facts import (
+    NO_REVOCATIONS,
+    CertificateCredential,
+    Credential,
+    DeployKeyCredential,
+    UserFacts,
+    UserKeyCredential,
+)
+from gitward.access.identity import certificate_subject, check_certificate
+from gitward.ca.certificate import Certificate, parse_certificate
+from gitward.errors import CertificateError, GitwardError
+from gitward.git import repos as disk
+from gitward.git.commands import GitCommand, parse_git_command
+from gitward.keys.upload import sha256_fingerprint
+from gitward.services.context import Context
+from gitward.services.facts import permission_on, repo_facts, trusted_ca, user_facts
+from gitward.store.db import Session, transaction
+from gitward.store.models import CertificateAuthority, Organization
+from gitward.store.queries import accounts, keys, repos
+
+log = structlog.get_logger("gitward.auth")
+
+CERT_SUFFIX = b"-cert-v01@openssh.com"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """The outcome of one authentication attempt.
+
+    ``accepted`` with a ``credential``: the key may log in. ``accepted`` with a ``refusal``:
+    the certificate is ours but cannot be used now (expired, revoked, ...); the login is let
+    through only so that the reason can be shown to the user, and every command is refused.
+    """
+
+    accepted: bool
+    decision: Decision
+    credential: Credential | None = None
+    refusal: Decision | None = None
+    label: str = ""  # what the credential is, for logs ("key SHA256:... of alice")
+
+
+def _key_type(blob: bytes) -> bytes:
+    return blob[4 : 4 + int.from_bytes(blob[:4], "big")] if len(blob) >= 4 else b""
+
+
+def authenticate(
+    ctx: Context, *, ssh_username: str, key_blob: bytes, peer: str, signed: bool
+) -> AuthResult:
+    """Decide one offered (``signed=False``) or signed-with (``signed=True``) key.
+
+    Only signed attempts whose signature the transport verified may bind an identity; the
+    transport calls this again for the signed attempt, never reusing an earlier answer.
+    """
+    now = ctx.now()
+    try:
+        with transaction(ctx.engine) as session:
+            result = _decide_auth(ctx, session, ssh_username, key_blob, peer, now)
+            if signed or not result.accepted:
+                _audit_auth(ctx, session, result, ssh_username, peer, signed)
+            if signed and result.accepted:
+                _touch_key(session, key_blob, now)
+            return result
+    except GitwardError as exc:
+        log.error("auth_failed_closed", cause=exc.cause, peer=peer, ssh_user=ssh_username)
+        return AuthResult(False, deny(Reason.INTERNAL_ERROR, messages.CERT_REFUSED, exc.cause))
+
+
+def _decide_auth(
+    ctx: Context, session: Session, ssh_username: str, blob: bytes, peer: str, now: dt.datetime
+) -> AuthResult:
+    username = parse_ssh_username(ssh_username)
+    if username is None:
+        return _refused(Reason.SSH_BAD_USERNAME, f"ssh username {ssh_username[:64]!r}")
+    if _key_type(blob).endswith(CERT_SUFFIX):
+        return _decide_certificate(ctx, session, username.org_id, blob, peer, now)
+    if username.org_id is not None:
+        # org-ID@ accepts certificates only; refusing here lets the client offer its next key.
+        return _refused(Reason.SSH_CERTIFICATE_ONLY, "plain key on org-ID username")
+    return _decide_plain_key(session, blob)
+
+
+def _refused(reason: Reason, detail: str, label: str = "") -> AuthResult:
+    return AuthResult(False, deny(reason, messages.CERT_REFUSED, detail), label=label)
+
+
+def _decide_plain_key(session: Session, blob: bytes) -> AuthResult:
+    fingerprint = sha256_fingerprint(blob)
+    row = keys.key_by_fingerprint(session, fingerprint)
+    if row is None:
+        return _refused(Reason.KEY_UNKNOWN, "no such key", f"key {fingerprint}")
+    if row.repository_id is not None:
+        credential: Credential = DeployKeyCredential(
+            row.repository_id, write=not row.read_only, key_fingerprint=fingerprint
+        )
+        label = f"deploy key {fingerprint} of repository {row.repository_id}"
+    else:
+        user = accounts.user_by_id(session, row.user_id or 0)
+        if user is None:  # the foreign key makes this impossible; fail closed anyway
+            return _refused(Reason.KEY_UNKNOWN, "key without user", f"key {fingerprint}")
+        credential = UserKeyCredential(user_facts(user), key_fingerprint=fingerprint)
+        label = f"key {fingerprint} of {user.username}"
+    return AuthResult(True, Decision(True, Reason.OK), credential=credential, label=label)
+
+
+def _decide_certificate(
+    ctx: Context, session: Session, org_id: int | None, blob: bytes, peer: str,
+    now: dt.datetime,
+) -> AuthResult:
+    try:
+        cert = parse_certificate(blob)
+    except CertificateError as exc:
+        return _refused(Reason.CERT_UNPARSABLE, exc.cause, "unparsable certificate")
+    label = f"certificate serial {cert.serial} id {cert.key_id!r} ({cert.signature_key_fingerprint})"
+    row = keys.ca_by_fingerprint(session, cert.signature_key_fingerprint)
+    if org_id is not None and not _org_trusts(session, org_id, row):
+        return _refused(Reason.CERT_UNTRUSTED_CA, f"org-{org_id} does not trust this CA", label)
+    user = _certificate_user(ctx, session, cert)
+    decision = check_certificate(
+        cert,
+        hostname=ctx.settings.hostname,
+        ca=trusted_ca(row) if row else None,
+        user=user,
+        now=int(now.timestamp()),
+        peer=peer,
+        revocations=NO_REVOCATIONS,
+    )
+    if decision.allowed and user is not None and row is not None:
+        credential = CertificateCredential(user, trusted_ca(row), cert)
+        return AuthResult(True, decision, credential=credential, label=f"{label} of {user.username}")
+    if decision.explainable:
+        return AuthResult(True, decision, refusal=decision, label=label)
+    return AuthResult(False, decision, label=label)
+
+
+def _org_trusts(session: Session, org_id: int, ca: CertificateAuthority | None) -> bool:
+    org: Organization | None = accounts.org_by_id(session, org_id)
+    if org is None or ca is None:
+        return False
+    if ca.organization_id is not None:
+        return ca.organization_id == org.id
+    return ca.enterprise_id is not None and ca.enterprise_id == org.enterprise_id
+
+
+def _certificate_user(ctx: Context, session: Session, cert: Certificate) -> UserFacts | None:
+    subject = certificate_subject(cert, ctx.settings.hostname)
+    if subject.lookup is None:
+        return None
+    kind, value = subject.lookup
+    user = (
+        accounts.user_by_id(session, int(value))
+        if kind == "id"
+        else accounts.user_by_name(session, str(value))
+    )
+    return user_facts(user) if user else None
+
+
+def _touch_key(session: Session, blob: bytes, now: dt.datetime) -> None:
+    if _key_type(blob).endswith(CERT_SUFFIX):
+        return
+    row = keys.key_by_fingerprint(session, sha256_fingerprint(blob))
+    if row is not None:
+        row.last_used_at = now
+
+
+def _audit_auth(
+    ctx: Context, session: Session, result: AuthResult, ssh_username: str, peer: str,
+    signed: bool,
+) -> None:
+    decision = result.refusal or result.decision
+    outcome = "ok" if result.accepted and result.refusal is None else "denied"
+    ctx.audit(
+        session, "ssh.auth", result.label, outcome=outcome, peer=peer, actor="sshd",
+        ssh_username=ssh_username[:64], signed=signed, reason=decision.reason.value,
+        detail=decision.detail,
+    )
+    log.info("ssh_auth", outcome=outcome, peer=peer, ssh_user=ssh_username[:64],
+             credential=result.label, reason=decision.reason.value, detail=decision.detail)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """May this exec run? When allowed, the git command and the repository on disk."""
+
+    decision: Decision
+    command: GitCommand | None = None
+    repo_dir: Path | None = None
+
+
+def authorize_command(
+    ctx: Context, *, credential: Credential, ssh_username: str, command_line: str, peer: str,
+    who: str,
+) -> CommandResult:
+    try:
+        command = parse_git_command(command_line)
+    except GitwardError as exc:
+        result = CommandResult(deny(Reason.INVALID_COMMAND, exc.message, exc.cause))
+        _log_command(ctx, None, result, ssh_username, peer, who)
+        return result
+    try:
+        with transaction(ctx.engine) as session:
+            result = _decide_command(ctx, session, credential, ssh_username, command)
+            _audit_command(ctx, session, command, result, ssh_username, peer, who)
+            return result
+    except GitwardError as exc:
+        log.error("authorize_failed_closed", cause=exc.cause, peer=peer)
+        return CommandResult(deny(Reason.INTERNAL_ERROR, messages.REPOSITORY_NOT_FOUND, exc.cause))
+
+
+def _decide_command(
+    ctx: Context, session: Session, credential: Credential, ssh_username: str,
+    command: GitCommand,
+) -> CommandResult:
+    row = repos.repo_by_owner_and_name(session, command.owner, command.name)
+    user = None if isinstance(credential, DeployKeyCredential) else credential.user
+    permission = permission_on(session, user, row) if (row and user) else None
+    decision = authorize(
+        credential,
+        ssh_username=ssh_username,
+        command=command,
+        repo=repo_facts(row) if row else None,
+        permission=permission,
+    )
+    if not decision.allowed or row is None:
+        return CommandResult(decision, command)
+    path = disk.repository_path(ctx.settings.repos_dir, row.owner_name, row.name)
+    real = disk.resolve_inside(ctx.settings.repos_dir, path)
+    if real is None:  # missing on disk, or a symlink that leads outside the repository root
+        return CommandResult(
+            deny(Reason.REPO_MISSING, messages.REPOSITORY_NOT_FOUND, f"{path} not usable"),
+            command,
+        )
+    return CommandResult(decision, command, real)
+
+
+def _audit_command(
+    ctx: Context, session: Session, command: GitCommand, result: CommandResult,
+    ssh_username: str, peer: str, who: str,
+) -> None:
+    outcome = "ok" if result.decision.allowed else "denied"
+    ctx.audit(
+        session, command.service, command.repo_path, outcome=outcome, peer=peer, actor=who,
+        ssh_username=ssh_username[:64], reason=result.decision.reason.value,
+        detail=result.decision.detail,
+    )
+    _log_command(ctx, command, result, ssh_username, peer, who)
+
+
+def _log_command(
+    ctx: Context, command: GitCommand | None, result: CommandResult, ssh_username: str,
+    peer: str, who: str,
+) -> None:
+    log.info(
+        "git_command", outcome="ok" if result.decision.allowed else "denied", peer=peer,
+        ssh_user=ssh_username[:64], credential=who,
+        service=command.service if command else None,
+        repo=command.repo_path if command else None,
+        reason=result.decision.reason.value, detail=result.decision.detail,
+    )
+
+
+def deploy_key_repository(ctx: Context, repo_id: int) -> str:
+    """OWNER/NAME of a deploy key's repository, for the greeting."""
+    with transaction(ctx.engine) as session:
+        repo = repos.repo_by_id(session, repo_id)
+        return repo.full_name if repo else "deploy key"

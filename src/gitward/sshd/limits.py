@@ -1,0 +1,100 @@
+"""Connection limits before authentication, like OpenSSH's MaxStartups and
+PerSourcePenalties. Pure bookkeeping: the clock and the randomness are passed in.
+
+- ``StartupLimit`` caps connections that have not authenticated yet: below ``start`` all
+  are accepted; from ``start`` on, each new one is dropped with probability rising from
+  ``rate``% to 100% at ``full``.
+- ``PenaltyBox`` remembers addresses whose connections end without authenticating after
+  failing; each such connection adds ``step`` seconds of penalty (capped at ``ceiling``);
+  once an address owes more than ``threshold`` seconds its new connections are refused
+  until the penalty has run down. Authenticated connections are never touched, and
+  addresses in ``exempt`` are never penalised.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from gitward.errors import ConfigurationError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class StartupLimit:
+    start: int
+    rate: int
+    full: int
+
+    @classmethod
+    def parse(cls, spec: str) -> StartupLimit:
+        """``N`` or ``start:rate:full``, as in sshd_config's MaxStartups."""
+        try:
+            parts = [int(p) for p in spec.split(":")]
+        except ValueError as exc:
+            raise ConfigurationError(f"max_startups must be N or start:rate:full, not {spec!r}") from exc
+        if len(parts) == 1:
+            parts = [parts[0], 100, parts[0]]
+        if len(parts) != 3 or not (0 < parts[0] <= parts[2] and 0 <= parts[1] <= 100):
+            raise ConfigurationError(f"max_startups must be N or start:rate:full, not {spec!r}")
+        return cls(*parts)
+
+    def admits(self, unauthenticated: int, draw: float) -> bool:
+        """May one more unauthenticated connection start? ``draw`` is uniform in [0, 1)."""
+        if unauthenticated < self.start:
+            return True
+        if unauthenticated >= self.full:
+            return False
+        span = self.full - self.start
+        drop = self.rate + (100 - self.rate) * (unauthenticated - self.start) / span
+        return draw * 100 >= drop
+
+
+def parse_networks(spec: str) -> tuple[Network, ...]:
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"penalty_exempt must be a CIDR list, not {spec!r}") from exc
+
+
+def _address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        addr = ipaddress.ip_address(peer)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        return addr.ipv4_mapped
+    return addr
+
+
+@dataclass
+class PenaltyBox:
+    exempt: tuple[Network, ...] = ()
+    step: float = 5.0
+    threshold: float = 15.0
+    ceiling: float = 600.0
+    _until: dict[str, float] = field(default_factory=dict)
+
+    def _exempt(self, peer: str) -> bool:
+        addr = _address(peer)
+        return addr is None or any(addr in net for net in self.exempt)
+
+    def penalise(self, peer: str, now: float) -> None:
+        if self._exempt(peer):
+            return
+        owed = max(self._until.get(peer, now), now) - now
+        self._until[peer] = now + min(owed + self.step, self.ceiling)
+        if len(self._until) > 65536:  # bound memory under a flood of sources
+            self._until = {p: t for p, t in self._until.items() if t > now}
+
+    def refuses(self, peer: str, now: float) -> bool:
+        until = self._until.get(peer)
+        if until is None:
+            return False
+        if until <= now:
+            del self._until[peer]
+            return False
+        return until - now > self.threshold

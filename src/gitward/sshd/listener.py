@@ -1,0 +1,73 @@
+"""Starting the SSH listener."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from dataclasses import dataclass
+
+import asyncssh
+import structlog
+
+from gitward.git.repos import sweep_stale
+from gitward.services.context import Context
+from gitward.sshd.host_keys import fingerprints, load_or_create_host_keys
+from gitward.sshd.limits import PenaltyBox, StartupLimit, parse_networks
+from gitward.sshd.server import GitwardConnection, GitwardServer, ServerState
+from gitward.sshd.session import handle_session
+
+log = structlog.get_logger("gitward.sshd")
+
+
+@dataclass
+class SSHListener:
+    server: asyncio.Server
+    state: ServerState
+    host_key_fingerprints: list[str]
+
+    @property
+    def port(self) -> int:
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    async def close(self) -> None:
+        self.server.close()
+        for conn in list(self.state.connections):
+            conn.abort()
+        await self.server.wait_closed()
+
+
+async def start_ssh_server(ctx: Context, host: str, port: int) -> SSHListener:
+    settings = ctx.settings
+    swept = sweep_stale(settings.repos_dir, settings.stale_lock_seconds, time.time())
+    for path in swept:
+        log.warning("stale_git_state_removed", path=str(path))
+    host_keys = load_or_create_host_keys(settings.data_dir)
+    state = ServerState(
+        ctx=ctx,
+        startup_limit=StartupLimit.parse(settings.max_startups),
+        penalties=PenaltyBox(exempt=parse_networks(settings.penalty_exempt)),
+        max_auth_tries=settings.max_auth_tries,
+    )
+    options = await asyncssh.SSHServerConnectionOptions.construct(
+        server_factory=GitwardServer,
+        server_host_keys=host_keys,
+        process_factory=functools.partial(handle_session, ctx),
+        encoding=None,
+        login_timeout=settings.login_grace_seconds,
+        allow_pty=False,
+        agent_forwarding=False,
+        x11_forwarding=False,
+        public_key_auth=True,
+        password_auth=False,
+        kbdint_auth=False,
+        gss_host=None,
+        host_based_auth=False,
+    )
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: GitwardConnection(state, loop, options), host, port, reuse_address=True,
+        backlog=256,
+    )
+    return SSHListener(server, state, fingerprints(host_keys))

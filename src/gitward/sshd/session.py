@@ -1,0 +1,137 @@
+"""One SSH session: a git command run against the channel, or a refusal git prints.
+
+Only ``exec`` of the three git services; a shell request gets GitHub's greeting and exit
+status 1; subsystems (sftp), ptys, agent and port forwarding are refused. A refusal is one
+line on stderr, ``ERROR: ...``, which git shows before "Could not read from remote
+repository".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import asyncssh
+import structlog
+
+from gitward.access.facts import DeployKeyCredential
+from gitward.git import run
+from gitward.services import ssh_access
+from gitward.services.context import Context
+from gitward.sshd.server import GitwardConnection
+
+log = structlog.get_logger("gitward.sshd")
+
+# How long git may take to notice a vanished client (EOF on its input) and clean up its
+# quarantine before it is terminated.
+GIT_EXIT_GRACE = 60.0
+
+
+async def _finish(process: asyncssh.SSHServerProcess[bytes], status: int) -> None:
+    with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
+        await process.stdout.drain()
+        await process.stderr.drain()
+    process.exit(status)
+    with contextlib.suppress(asyncssh.Error, OSError):
+        await process.wait_closed()
+
+
+async def _refuse(process: asyncssh.SSHServerProcess[bytes], message: str) -> None:
+    with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
+        process.stderr.write(f"ERROR: {message}\n".encode())
+    await _finish(process, 1)
+
+
+def _who(conn: GitwardConnection) -> str:
+    assert conn.identity is not None
+    credential = conn.identity.credential
+    if credential is None or isinstance(credential, DeployKeyCredential):
+        return conn.identity.label
+    return credential.user.username
+
+
+async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]) -> None:
+    conn = process.get_extra_info("connection")
+    assert isinstance(conn, GitwardConnection) and conn.identity is not None
+    identity = conn.identity
+    if process.subsystem:
+        await _refuse(process, "Gitward does not provide subsystems.")
+        return
+    if identity.refusal is not None:  # an explainable certificate refusal (expired, ...)
+        await _refuse(process, identity.refusal.message)
+        return
+    if process.command is None:
+        await _greet(ctx, process, conn)
+        return
+    assert identity.credential is not None
+    result = await asyncio.to_thread(
+        ssh_access.authorize_command, ctx, credential=identity.credential,
+        ssh_username=conn.ssh_username, command_line=process.command, peer=conn.peer_address,
+        who=_who(conn),
+    )
+    if not result.decision.allowed or result.command is None or result.repo_dir is None:
+        await _refuse(process, result.decision.message or "Repository not found.")
+        return
+    env = run.git_environment(process.env.get("GIT_PROTOCOL"), home=ctx.settings.data_dir)
+    service = await run.start_service(result.command, result.repo_dir, env)
+    await _pipe(process, service)
+
+
+async def _greet(
+    ctx: Context, process: asyncssh.SSHServerProcess[bytes], conn: GitwardConnection
+) -> None:
+    assert conn.identity is not None
+    credential = conn.identity.credential
+    name = (
+        await asyncio.to_thread(ssh_access.deploy_key_repository, ctx, credential.repo_id)
+        if isinstance(credential, DeployKeyCredential)
+        else _who(conn)
+    )
+    with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
+        process.stderr.write(
+            f"Hi {name}! You've successfully authenticated, but Gitward does not provide "
+            "shell access.\n".encode()
+        )
+    await _finish(process, 1)
+
+
+async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> None:
+    """Connect git to the channel until git exits; never kill git for a vanished client:
+    closing its input lets receive-pack abandon the push and remove its quarantine."""
+    try:
+        await process.redirect(
+            stdin=service.stdin_fd, stdout=service.stdout_fd, stderr=service.stderr_fd
+        )
+    except BaseException:
+        service.process.kill()
+        await service.process.wait()
+        raise
+    try:
+        status = await _wait_git(process, service)
+    finally:
+        if service.process.returncode is None:
+            service.process.terminate()
+            await service.process.wait()
+    if status < 0:
+        with contextlib.suppress(asyncssh.Error, OSError):
+            process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
+            await process.wait_closed()
+        return
+    await _finish(process, status)
+
+
+async def _wait_git(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> int:
+    closed = asyncio.ensure_future(process.channel.wait_closed())
+    exited = asyncio.ensure_future(service.process.wait())
+    done, _ = await asyncio.wait({closed, exited}, return_when=asyncio.FIRST_COMPLETED)
+    if exited not in done:
+        # The client went away; git sees EOF on its input and should exit on its own.
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), GIT_EXIT_GRACE)
+        except TimeoutError:
+            log.warning("git_slow_to_exit", pid=service.process.pid)
+            service.process.terminate()
+    status = await exited
+    closed.cancel()
+    return status
