@@ -175,14 +175,14 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], Reason]] = {
         Reason.OK,
     ),
     "ok/no-standard-extensions": ({"extensions": options(login())}, {}, Reason.OK),
-    "ok/login-user-renamed-within-60s": (
+    "ok/login-user-renamed-within-120s": (
         {},
-        {"user": replace(ALICE, renamed_at=ISSUED + 60)},
+        {"user": replace(ALICE, renamed_at=ISSUED + 120)},
         Reason.OK,
     ),
-    "ok/login-user-created-within-60s": (
+    "ok/login-user-created-within-120s": (
         {},
-        {"user": replace(ALICE, created_at=ISSUED + 60)},
+        {"user": replace(ALICE, created_at=ISSUED + 120)},
         Reason.OK,
     ),
     "ok/id-user-created-after-issue": (
@@ -320,12 +320,12 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], Reason]] = {
     "fail/suspended": ({}, {"user": replace(ALICE, suspended=True)}, Reason.USER_SUSPENDED),
     "fail/user-created-61s-after-issue": (
         {},
-        {"user": replace(ALICE, created_at=ISSUED + 61)},
+        {"user": replace(ALICE, created_at=ISSUED + 121)},
         Reason.CERT_USER_TOO_NEW,
     ),
     "fail/user-renamed-61s-after-issue": (
         {},
-        {"user": replace(ALICE, renamed_at=ISSUED + 61)},
+        {"user": replace(ALICE, renamed_at=ISSUED + 121)},
         Reason.CERT_USER_TOO_NEW,
     ),
 }

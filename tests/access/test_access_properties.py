@@ -20,7 +20,12 @@ from gitward.access.facts import (
     UserFacts,
     UserKeyCredential,
 )
-from gitward.access.identity import MAX_LIFETIME, certificate_subject, check_certificate
+from gitward.access.identity import (
+    MAX_LIFETIME,
+    RENAME_GRACE,
+    certificate_subject,
+    check_certificate,
+)
 from gitward.ca.certificate import FOREVER, parse_certificate
 from gitward.ca.options import KNOWN_CRITICAL_OPTIONS
 from gitward.errors import CertificateError
@@ -144,7 +149,7 @@ def test_check_certificate_total_and_sound(
     if subject.user_id is not None:
         assert subject.user_id == user.id
     else:
-        assert max(user.created_at, user.renamed_at or 0) <= cert.valid_after + 60
+        assert max(user.created_at, user.renamed_at or 0) <= cert.valid_after + RENAME_GRACE
     if subject.login is not None:
         assert subject.login.lower() == user.username.lower()
 

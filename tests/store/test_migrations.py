@@ -54,7 +54,8 @@ def test_ok_concurrent_starts_migrate_once(database_url: str) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(migrate, engines))
     with engines[0].connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == HEAD_REVISION
 
 
 def test_ok_head_revision_constant_matches_the_scripts() -> None:

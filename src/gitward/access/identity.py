@@ -35,7 +35,7 @@ certificate never depends on whether the user it names exists.
 17. the user found is the one named (id and/or login)               cert.subject_mismatch
 18. the user is not suspended                                       user.suspended    *
 19. login@ only: the user was neither created nor renamed more
-    than 60 s after valid_after (the name may then have belonged
+    than 120 s after valid_after (the name may then have belonged
     to someone else when the certificate was issued)                cert.user_newer_than_...
 
 (*) refusals marked ``explainable``: their messages may be shown after authentication.
@@ -61,7 +61,11 @@ from gitward.ca.options import (
 from gitward.errors import CertificateError
 
 MAX_LIFETIME: Final = 366 * 86400  # a certificate living this long or longer is refused
-RENAME_GRACE: Final = 60  # seconds a user may be created/renamed after valid_after
+# Seconds a user may be created/renamed after valid_after. `ssh-keygen -V +1d` backdates
+# valid_after to the start of the previous minute (OpenSSH 9.2, measured: signed at
+# 20:50:41, valid from 20:49:00), i.e. by 60 to 119 s; a user created just before the
+# certificate was signed must still be accepted.
+RENAME_GRACE: Final = 120
 
 # Signature algorithms accepted for user authentication and CA signatures. "ssh-rsa" (and
 # its cert form) means RSA with SHA-1 and is refused; DSA and FIDO (sk-*) are unsupported.

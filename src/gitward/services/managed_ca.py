@@ -10,10 +10,12 @@ at a date after the last certificates it signed have expired.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitward.errors import AlreadyExists, InvalidInput, NotFound
+from gitward.errors import AlreadyExists, ConfigurationError, InvalidInput, NotFound
 from gitward.keys.api import export_private_key, load_private_key
 from gitward.keys.generate import generate_key
 from gitward.keys.model import PrivateKey
@@ -24,7 +26,7 @@ from gitward.services.orgs import require_enterprise, require_org
 from gitward.services.views import View
 from gitward.store.db import Session, transaction
 from gitward.store.models import CertificateAuthority, ManagedCAKey, Organization
-from gitward.store.queries import keys
+from gitward.store.queries import certificates, keys
 
 KEY_TYPES = {"ed25519": ("ed25519", None), "ecdsa": ("ecdsa", 256), "rsa": ("rsa", 4096)}
 DEFAULT_MAX_LIFETIME = 24 * 3600
@@ -100,8 +102,6 @@ def create_managed_ca(
 
 
 def _b64(blob: bytes) -> str:
-    import base64
-
     return base64.b64encode(blob).decode("ascii")
 
 
@@ -145,7 +145,7 @@ def open_private_key(secret: bytes, managed: ManagedCAKey, ca: CertificateAuthor
     data = ca_secret.open_sealed(secret, managed.encrypted_key, ca.fingerprint)
     private = load_private_key(data)
     if sha256_fingerprint(private.public.blob) != ca.fingerprint:
-        raise ca_secret.ConfigurationError(
+        raise ConfigurationError(
             "a managed CA key does not match its certificate authority",
             cause=f"CA {ca.fingerprint}",
         )
@@ -157,9 +157,6 @@ def list_managed(ctx: Context) -> list[ManagedCAView]:
         return _views(session, keys.list_cas(session))
 
 
-def _views(session: Session, cas: object) -> list[ManagedCAView]:
-    from gitward.store.queries import certificates
-
-    rows = list(cas)  # type: ignore[call-overload]
+def _views(session: Session, rows: Sequence[CertificateAuthority]) -> list[ManagedCAView]:
     managed = certificates.managed_ca_ids(session, [ca.id for ca in rows])
     return [ManagedCAView.of(ca, managed=ca.id in managed) for ca in rows]

@@ -144,7 +144,7 @@ def describe(row: Revocation) -> str:
 
 
 def add_revocations(
-    session: Session, ctx: Context, rows: Sequence[Revocation], *, action: str, **detail: object
+    session: Session, ctx: Context, rows: Sequence[Revocation], *, action: str, what: str
 ) -> list[Revocation]:
     """Insert the rows not already present; return those that are new."""
     added: list[Revocation] = []
@@ -153,7 +153,7 @@ def add_revocations(
             session.add(row)
             added.append(row)
     session.flush()
-    ctx.audit(session, action, "", count=len(added), **detail)
+    ctx.audit(session, action, what[:300], count=len(added))
     return added
 
 
@@ -164,7 +164,9 @@ def _check_fingerprint(fingerprint: str) -> str:
     return text
 
 
-def revoke_serial(ctx: Context, serial: int, ca_fingerprint: str, reason: str = "") -> RevocationView:
+def revoke_serial(
+    ctx: Context, serial: int, ca_fingerprint: str, reason: str = ""
+) -> RevocationView:
     ca_fp = _check_fingerprint(ca_fingerprint)
     if not 1 <= serial <= MAX_SERIAL:
         raise InvalidInput(f"the serial must be between 1 and {MAX_SERIAL}")
@@ -188,12 +190,9 @@ def revoke_key_id(
 
 
 def _one(session: Session, ctx: Context, row: Revocation, *, ca_known: bool) -> RevocationView:
-    if not ca_known:
-        # Recorded anyway (the CA may be added later, or its certificates reach us some other
-        # way), but said, so a typo in the fingerprint does not go unnoticed.
-        description = describe(row) + " (a CA not registered here)"
-    else:
-        description = describe(row)
+    # An unknown CA is recorded anyway (it may be added later), but said, so a typo in the
+    # fingerprint does not go unnoticed.
+    description = describe(row) + ("" if ca_known else " (a CA not registered here)")
     existing = queries.same_revocation(session, row)
     if existing is not None:
         return RevocationView.of(existing, description + " (already revoked)")

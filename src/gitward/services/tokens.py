@@ -155,8 +155,12 @@ def revoke_token(ctx: Context, token_id: int) -> TokenView:
         return TokenView.of(row, row.user)
 
 
-def authenticate(session: Session, token: str | None, now: dt.datetime, scope: str) -> Caller:
-    """The caller a bearer token speaks for, if the token is valid now and has ``scope``.
+def authenticate(
+    session: Session, token: str | None, now: dt.datetime, scope: str, *,
+    also: tuple[str, ...] = (),
+) -> Caller:
+    """The caller a bearer token speaks for, if the token is valid now and has ``scope``
+    (or one of the scopes in ``also``).
 
     Every failure to authenticate gives the same message, so the answer does not tell an
     unknown token from a revoked one; the cause (for the log) does.
@@ -178,7 +182,7 @@ def authenticate(session: Session, token: str | None, now: dt.datetime, scope: s
         raise Unauthenticated("the access token has expired: create a new one",
                               cause=f"token {row.id} expired")
     caller = Caller(user, row)
-    if scope not in caller.scopes:
+    if not caller.scopes & {scope, *also}:
         raise InsufficientScope(f"the access token lacks the {scope} scope",
                                 cause=f"token {row.id} scopes {row.scopes}")
     if user.suspended:

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from gitward.store.models import CertificateAuthority, IssuedCertificate, ManagedCAKey
+from gitward.store.models import (
+    CertificateAuthority,
+    IssuedCertificate,
+    ManagedCAKey,
+    Membership,
+    Organization,
+)
 
 
 def managed_key(session: Session, ca_id: int) -> ManagedCAKey | None:
@@ -68,3 +74,12 @@ def issued_certificates(
     if limit is not None:
         query = query.limit(limit)
     return session.scalars(query).all()
+
+
+def orgs_of_user(session: Session, user_id: int) -> Sequence[Organization]:
+    return session.scalars(
+        select(Organization)
+        .join(Membership, Membership.organization_id == Organization.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Organization.name)
+    ).all()

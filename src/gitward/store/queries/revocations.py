@@ -4,9 +4,10 @@ each hit an index; only KRL export reads a whole CA's rows."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import Mapped, Session
 
 from gitward.store.models import Revocation, RevocationKind
 
@@ -79,5 +80,5 @@ def same_revocation(session: Session, row: Revocation) -> Revocation | None:
     )
 
 
-def _eq(column: object, value: object) -> object:
-    return column.is_(None) if value is None else column == value  # type: ignore[attr-defined]
+def _eq(column: Mapped[Any], value: object) -> ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value

@@ -22,8 +22,14 @@ TS = sa.DateTime(timezone=True)
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _fk(column: str, table: str, ondelete: str, **kw: bool) -> sa.Column[int]:
-    return sa.Column(column, sa.Integer(), sa.ForeignKey(f"{table}.id", ondelete=ondelete), **kw)
+def _fk(
+    column: str, table: str, ondelete: str, *, nullable: bool = True, index: bool = False,
+    primary_key: bool = False,
+) -> sa.Column[int]:
+    return sa.Column(
+        column, sa.Integer(), sa.ForeignKey(f"{table}.id", ondelete=ondelete),
+        nullable=nullable and not primary_key, index=index, primary_key=primary_key,
+    )
 
 
 def upgrade() -> None:

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitward.services.context import Context, open_context
+from gitward.settings import Settings
+from tests.e2e.harness import HOSTNAME, Client, Server, keygen, needs_openssh, server_env
+
+pytestmark = needs_openssh
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("gitward")
+    srv = Server(base / "data", server_env()).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(server: Server) -> Iterator[Context]:
+    """The administrator's side: the services, on the server's own database."""
+    ctx = open_context(Settings(data_dir=server.data_dir, hostname=HOSTNAME, ssh_port=server.port))
+    try:
+        yield ctx
+    finally:
+        ctx.engine.dispose()
+
+
+@pytest.fixture
+def make_client(server: Server, tmp_path: Path) -> object:
+    counter = iter(range(1000))
+
+    def make(key_type: str = "ed25519", *, ssh_user: str = "git") -> Client:
+        home = tmp_path / f"client{next(counter)}"
+        home.mkdir()
+        return Client(server, home, keygen(home / "id_key", key_type), ssh_user=ssh_user)
+
+    return make
