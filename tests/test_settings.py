@@ -12,8 +12,14 @@ from gitward.settings import load_settings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("GITWARD_DATA_DIR", "GITWARD_SSH_PORT", "GITWARD_HOSTNAME", "GITWARD_CONFIG",
-                 "GITWARD_DATABASE_URL", "GITWARD_MAX_AUTH_TRIES"):
+    for name in (
+        "GITWARD_DATA_DIR",
+        "GITWARD_SSH_PORT",
+        "GITWARD_HOSTNAME",
+        "GITWARD_CONFIG",
+        "GITWARD_DATABASE_URL",
+        "GITWARD_MAX_AUTH_TRIES",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -21,7 +27,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_ok_defaults() -> None:
     s = load_settings()
     assert (s.data_dir, s.ssh_port, s.http_port, s.hostname, s.max_auth_tries) == (
-        Path("var"), 2222, 8080, "localhost", 6
+        Path("var"),
+        2222,
+        8080,
+        "localhost",
+        6,
     )
     assert s.resolved_database_url == f"sqlite:///{Path('var/gitward.db').resolve()}"
 

@@ -21,7 +21,7 @@ DEFAULT_DATA_DIR = Path("var")
 
 
 class Settings(BaseSettings):
-    """Everything a deployment can set. Each field is a flag, a GITWARD_* variable and a TOML key."""
+    """Everything a deployment can set: each field is a flag, a GITWARD_* variable, a TOML key."""
 
     model_config = SettingsConfigDict(env_prefix="GITWARD_", extra="forbid")
 
@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         description="File holding that secret; default DATA_DIR/ca-secret with SQLite",
     )
     issuer_default_lifetime: int = Field(
-        default=86400, ge=60, lt=366 * 86400,
+        default=86400,
+        ge=60,
+        lt=366 * 86400,
         description="Seconds an issued certificate lives when the request names no validity "
         "(never more than the organization's cap)",
     )
@@ -100,7 +102,9 @@ def load_settings(
         if explicit is not None or toml_path.exists():
             file_values = _read_toml(toml_path)
         env_values = {
-            name: getattr(base, name) for name in base.model_fields_set if name in Settings.model_fields
+            name: getattr(base, name)
+            for name in base.model_fields_set
+            if name in Settings.model_fields
         }
         merged = {**file_values, **env_values, **flags}
         return Settings.model_validate(merged)

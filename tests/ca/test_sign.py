@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import dsa
+from cryptography.hazmat.primitives.asymmetric import dsa, rsa
 
 from gitward.ca.certificate import (
     FOREVER,
@@ -94,16 +94,25 @@ def test_round_trip_every_key_type(authority: str, subject: str) -> None:
 
 
 def test_ok_host_certificate_any_principal_forever() -> None:
-    req = request(cert_type=HOST_CERT, principals=(), any_principal=True, extensions=(),
-                  valid_after=0, valid_before=FOREVER)
+    req = request(
+        cert_type=HOST_CERT,
+        principals=(),
+        any_principal=True,
+        extensions=(),
+        valid_after=0,
+        valid_before=FOREVER,
+    )
     cert = sign_certificate(req, ca())
     assert cert.cert_type == HOST_CERT and cert.principals == () and cert.never_expires
 
 
 def test_ok_options_are_written_sorted_and_typed() -> None:
     req = request(
-        critical_options=(("verify-required", None), ("force-command", "ls -l"),
-                          ("source-address", "10.0.0.0/8")),
+        critical_options=(
+            ("verify-required", None),
+            ("force-command", "ls -l"),
+            ("source-address", "10.0.0.0/8"),
+        ),
         extensions=(("permit-pty", None), ("login@x", "alice"), ("empty@x", "")),
     )
     cert = sign_certificate(req, ca())
@@ -139,7 +148,8 @@ def test_ok_subject_key_is_reencoded_canonically() -> None:
     # A leading zero byte on the Ed25519 field length is not possible, but RSA's mpint
     # can carry a needless 0x00: the certificate gets the minimal encoding.
     rsa_key = key("rsa", 1).public
-    numbers = rsa_key.key.public_numbers()  # type: ignore[union-attr]
+    assert isinstance(rsa_key.key, rsa.RSAPublicKey)
+    numbers = rsa_key.key.public_numbers()
     padded_e = b"\0" + numbers.e.to_bytes(3, "big")
     n = numbers.n.to_bytes((numbers.n.bit_length() + 8) // 8, "big")
     odd = WireWriter().string("ssh-rsa").string(padded_e).string(n).getvalue()
@@ -159,19 +169,33 @@ OPTIONS_OK: dict[str, tuple[list[str], tuple[Any, ...], tuple[Any, ...]]] = {
     "ok/no-pty": (["no-pty"], (), tuple(p for p in PERMITS if p[0] != "permit-pty")),
     "ok/case-insensitive": (["CLEAR", "Permit-PTY"], (), (("permit-pty", None),)),
     "ok/every-no": (
-        ["no-x11-forwarding", "no-agent-forwarding", "no-port-forwarding", "no-pty",
-         "no-user-rc"], (), (),
+        ["no-x11-forwarding", "no-agent-forwarding", "no-port-forwarding", "no-pty", "no-user-rc"],
+        (),
+        (),
     ),
     "ok/every-permit-after-clear": (
-        ["clear", "permit-x11-forwarding", "permit-agent-forwarding", "permit-port-forwarding",
-         "permit-pty", "permit-user-rc"], (), PERMITS,
+        [
+            "clear",
+            "permit-x11-forwarding",
+            "permit-agent-forwarding",
+            "permit-port-forwarding",
+            "permit-pty",
+            "permit-user-rc",
+        ],
+        (),
+        PERMITS,
     ),
-    "ok/force-command": (["clear", "force-command=git-upload-pack 'a b'"],
-                         (("force-command", "git-upload-pack 'a b'"),), ()),
-    "ok/clear-keeps-force-command": (["force-command=ls", "clear"],
-                                     (("force-command", "ls"),), ()),
-    "ok/source-address": (["clear", "source-address=10.0.0.0/8,::1"],
-                          (("source-address", "10.0.0.0/8,::1"),), ()),
+    "ok/force-command": (
+        ["clear", "force-command=git-upload-pack 'a b'"],
+        (("force-command", "git-upload-pack 'a b'"),),
+        (),
+    ),
+    "ok/clear-keeps-force-command": (["force-command=ls", "clear"], (("force-command", "ls"),), ()),
+    "ok/source-address": (
+        ["clear", "source-address=10.0.0.0/8,::1"],
+        (("source-address", "10.0.0.0/8,::1"),),
+        (),
+    ),
     "ok/verify-required": (["clear", "verify-required"], (("verify-required", None),), ()),
     "ok/no-verify-required": (["clear", "verify-required", "no-verify-required"], (), ()),
     "ok/no-touch-required": (["clear", "no-touch-required"], (), (("no-touch-required", None),)),
@@ -187,8 +211,11 @@ OPTIONS_OK: dict[str, tuple[list[str], tuple[Any, ...], tuple[Any, ...]]] = {
         (("aa", None), *PERMITS, ("zz", None)),
     ),
     # strcmp order: upper case before lower case ("permit-X11" < "permit-agent").
-    "ok/byte-order": (["clear", "extension:permit-a", "extension:permit-Z"], (),
-                      (("permit-Z", None), ("permit-a", None))),
+    "ok/byte-order": (
+        ["clear", "extension:permit-a", "extension:permit-Z"],
+        (),
+        (("permit-Z", None), ("permit-a", None)),
+    ),
 }
 
 
@@ -227,7 +254,7 @@ def test_options_fail(name: str) -> None:
 
 def test_host_options_start_empty() -> None:
     assert CertOptions.for_type(HOST_CERT).extensions() == ()
-    assert apply_option(USER, "extension:a") .custom == (CustomOption("a", None, False),)
+    assert apply_option(USER, "extension:a").custom == (CustomOption("a", None, False),)
 
 
 # --- refusals (in the documented order) -----------------------------------------------
@@ -257,7 +284,7 @@ class _Sha1Signer:
 
     def sign(self, data: bytes) -> bytes:
         from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        from cryptography.hazmat.primitives.asymmetric import padding
 
         private = key("rsa").key
         assert isinstance(private, rsa.RSAPrivateKey)
@@ -285,14 +312,18 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "fail/host-with-extension": ({"cert_type": HOST_CERT}, "host certificates take no"),
     "fail/duplicate-extension": ({"extensions": (("a", None), ("a", "x"))}, "twice"),
     "fail/duplicate-critical": (
-        {"critical_options": (("force-command", "a"), ("force-command", "b"))}, "twice"),
+        {"critical_options": (("force-command", "a"), ("force-command", "b"))},
+        "twice",
+    ),
     "fail/option-name-space": ({"extensions": (("a b", None),)}, "printable"),
     "fail/option-name-empty": ({"extensions": (("", None),)}, "printable"),
     "fail/option-value-nul": ({"extensions": (("a", "x\0"),)}, "NUL"),
     "fail/force-command-empty": ({"critical_options": (("force-command", ""),)}, "empty"),
     "fail/force-command-flag": ({"critical_options": (("force-command", None),)}, "empty"),
-    "fail/source-address-bad": ({"critical_options": (("source-address", "10.0.0.0/8 "),)},
-                                "source-address"),
+    "fail/source-address-bad": (
+        {"critical_options": (("source-address", "10.0.0.0/8 "),)},
+        "source-address",
+    ),
     "fail/verify-required-value": ({"critical_options": (("verify-required", "yes"),)}, "flag"),
 }
 

@@ -41,21 +41,30 @@ def keygen_L(tmp_path: Path, cert: Certificate, zone: str = "UTC") -> tuple[str,
     """(ssh-keygen -L output, our rendering) for ``cert`` written as c-cert.pub."""
     (tmp_path / "c-cert.pub").write_text(cert.to_line("me@host") + "\n")
     proc = subprocess.run(
-        ["ssh-keygen", "-L", "-f", "c-cert.pub"], cwd=tmp_path, capture_output=True,
-        text=True, env={**os.environ, "TZ": zone}, check=True,
+        ["ssh-keygen", "-L", "-f", "c-cert.pub"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TZ": zone},
+        check=True,
     )
-    ours = render_certificate(parse_certificate_line((tmp_path / "c-cert.pub").read_text()),
-                              "c-cert.pub", ZoneInfo(zone))
+    ours = render_certificate(
+        parse_certificate_line((tmp_path / "c-cert.pub").read_text()), "c-cert.pub", ZoneInfo(zone)
+    )
     return proc.stdout, ours
 
 
 @pytest.mark.parametrize("subject", KEY_KINDS)
 @pytest.mark.parametrize("authority", KEY_KINDS)
-def test_ok_keygen_reads_every_key_combination(tmp_path: Path, authority: str,
-                                               subject: str) -> None:
+def test_ok_keygen_reads_every_key_combination(
+    tmp_path: Path, authority: str, subject: str
+) -> None:
     state = CertOptions.for_type(1)
-    for text in ("force-command=git-upload-pack", "source-address=10.0.0.0/8",
-                 "extension:login@git.example.com=alice"):
+    for text in (
+        "force-command=git-upload-pack",
+        "source-address=10.0.0.0/8",
+        "extension:login@git.example.com=alice",
+    ):
         state = apply_option(state, text)
     req = request(public_key=key(subject, 1).public.blob).with_options(state)
     cert = sign_certificate(req, PrivateKeySigner(key(authority)))
@@ -77,9 +86,17 @@ FORMS: dict[str, tuple[str, list[str], tuple[str, ...]]] = {
     "ok/year-36812": ("20260101:0x10000000000", [], ("git",)),
     "ok/all-options": (
         "20260101:20260201",
-        ["clear", "force-command=echo 'hi there'", "source-address=10.0.0.0/8,2001:db8::/32",
-         "verify-required", "permit-pty", "permit-x11-forwarding", "no-touch-required",
-         "extension:login@git.example.com=alice", "critical:zz@x"],
+        [
+            "clear",
+            "force-command=echo 'hi there'",
+            "source-address=10.0.0.0/8,2001:db8::/32",
+            "verify-required",
+            "permit-pty",
+            "permit-x11-forwarding",
+            "no-touch-required",
+            "extension:login@git.example.com=alice",
+            "critical:zz@x",
+        ],
         ("git", "org-7"),
     ),
     "ok/unicode-key-id": ("always:forever", [], ("ålice",)),
@@ -94,16 +111,26 @@ def test_ok_render_matches_keygen(tmp_path: Path, name: str, zone: str) -> None:
     for text in options:
         state = apply_option(state, text)
     after, before = parse_validity(spec, NOW, ZoneInfo(zone))
-    req = request(valid_after=after, valid_before=before, principals=principals,
-                  any_principal=not principals, key_id=f"id {name} é").with_options(state)
+    req = request(
+        valid_after=after,
+        valid_before=before,
+        principals=principals,
+        any_principal=not principals,
+        key_id=f"id {name} é",
+    ).with_options(state)
     cert = sign_certificate(req, PrivateKeySigner(key("p256")))
     theirs, ours = keygen_L(tmp_path, cert, zone)
     assert theirs == ours
 
 
 def test_ok_render_host_certificate(tmp_path: Path) -> None:
-    req = request(cert_type=HOST_CERT, extensions=(), principals=("git.example.com",),
-                  valid_after=0, valid_before=FOREVER)
+    req = request(
+        cert_type=HOST_CERT,
+        extensions=(),
+        principals=("git.example.com",),
+        valid_after=0,
+        valid_before=FOREVER,
+    )
     theirs, ours = keygen_L(tmp_path, sign_certificate(req, PrivateKeySigner(key("rsa"))))
     assert theirs == ours and "host certificate" in ours
 
@@ -116,8 +143,9 @@ def agent(tmp_path: Path) -> Iterator[str]:
     if shutil.which("ssh-agent") is None or shutil.which("ssh-add") is None:
         pytest.skip("ssh-agent/ssh-add (OpenSSH) are not installed")
     sock = str(tmp_path / "agent.sock")
-    proc = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 5
         while not os.path.exists(sock) and proc.poll() is None and time.monotonic() < deadline:
@@ -134,8 +162,12 @@ def _add(agent_sock: str, tmp_path: Path, kind: str) -> None:
     path = tmp_path / f"ca_{kind}"
     path.write_bytes(export_private_key(key(kind), "openssh"))
     path.chmod(0o600)
-    subprocess.run(["ssh-add", "-q", str(path)], env={**os.environ, "SSH_AUTH_SOCK": agent_sock},
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-add", "-q", str(path)],
+        env={**os.environ, "SSH_AUTH_SOCK": agent_sock},
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "p384", "rsa"])

@@ -129,10 +129,22 @@ needs_ssh_keygen = pytest.mark.skipif(
 )
 
 LIVE = [
-    "+1d", "+52w1d", "+1h30m", "-5m:+1h", "always:forever", "always:+1d",
-    "20260101:20260201", "202601011230:20260201", "20260101123045Z:20260201",
-    "20260101UTC:forever", "0x10:0x20", "0x1:0xffffffffffffffff", "20260701:20260702",
-    "20261025023000:20261026", "20260329023000:20260330", "-1w:20300101",
+    "+1d",
+    "+52w1d",
+    "+1h30m",
+    "-5m:+1h",
+    "always:forever",
+    "always:+1d",
+    "20260101:20260201",
+    "202601011230:20260201",
+    "20260101123045Z:20260201",
+    "20260101UTC:forever",
+    "0x10:0x20",
+    "0x1:0xffffffffffffffff",
+    "20260701:20260702",
+    "20261025023000:20261026",
+    "20260329023000:20260330",
+    "-1w:20300101",
 ]
 
 
@@ -153,7 +165,9 @@ def _keygen_validity(work: Path, spec: str, zone: str) -> tuple[int, int, int, i
     before = int(time.time())
     subprocess.run(
         ["ssh-keygen", "-q", "-s", str(work / "ca"), "-I", "v", "-V", spec, str(work / "k.pub")],
-        check=True, env=env, capture_output=True,
+        check=True,
+        env=env,
+        capture_output=True,
     )
     after = int(time.time())
     cert = parse_certificate_line((work / "k-cert.pub").read_text())
@@ -171,15 +185,38 @@ def test_live_ssh_keygen_agrees(keygen_dir: Path, spec: str, zone: str) -> None:
 
 @needs_ssh_keygen
 @pytest.mark.parametrize(
-    "spec", ["", "+", "20260101", "5m", "+4000w", "20260101:20260101", "0X10:0x20", ":+1d",
-             "20260101246000:20260201", "+1d:", "-1d", "forever:always"]
+    "spec",
+    [
+        "",
+        "+",
+        "20260101",
+        "5m",
+        "+4000w",
+        "20260101:20260101",
+        "0X10:0x20",
+        ":+1d",
+        "20260101246000:20260201",
+        "+1d:",
+        "-1d",
+        "forever:always",
+    ],
 )
 def test_live_ssh_keygen_refuses_too(keygen_dir: Path, spec: str) -> None:
     (keygen_dir / "k.pub").write_bytes((keygen_dir / "user.pub").read_bytes())
     proc = subprocess.run(
-        ["ssh-keygen", "-q", "-s", str(keygen_dir / "ca"), "-I", "v", "-V", spec,
-         str(keygen_dir / "k.pub")],
-        capture_output=True, check=False,
+        [
+            "ssh-keygen",
+            "-q",
+            "-s",
+            str(keygen_dir / "ca"),
+            "-I",
+            "v",
+            "-V",
+            spec,
+            str(keygen_dir / "k.pub"),
+        ],
+        capture_output=True,
+        check=False,
     )
     assert proc.returncode != 0
     with pytest.raises(InvalidInput):
@@ -187,7 +224,9 @@ def test_live_ssh_keygen_refuses_too(keygen_dir: Path, spec: str) -> None:
 
 
 @needs_ssh_keygen
-@pytest.mark.parametrize("spec", ["++5m:+1h", "+ 5m", "20260230:20260305", "20260101235960:20260202"])
+@pytest.mark.parametrize(
+    "spec", ["++5m:+1h", "+ 5m", "20260230:20260305", "20260101235960:20260202"]
+)
 def test_live_documented_divergences(keygen_dir: Path, spec: str) -> None:
     """ssh-keygen accepts these by accident (strtol, mktime rollover); we refuse them."""
     got_after, _, _, _ = _keygen_validity(keygen_dir, spec, "UTC")

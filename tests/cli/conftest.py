@@ -43,13 +43,21 @@ class Gitward:
         if self.subprocess:
             env = {k: v for k, v in os.environ.items() if not k.startswith("GITWARD_")}
             proc = subprocess.run(
-                [str(GITWARD), *argv], input=stdin, capture_output=True,
-                env={**env, **self.env()}, timeout=60, check=False,
+                [str(GITWARD), *argv],
+                input=stdin,
+                capture_output=True,
+                env={**env, **self.env()},
+                timeout=60,
+                check=False,
             )
             return Result(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
         cleared: dict[str, str | None] = {k: None for k in os.environ if k.startswith("GITWARD_")}
         result = CliRunner().invoke(
-            cli, argv, input=stdin, env={**cleared, **self.env()}, prog_name="gitward",
+            cli,
+            argv,
+            input=stdin,
+            env={**cleared, **self.env()},
+            prog_name="gitward",
             catch_exceptions=False,
         )
         return Result(result.exit_code, result.stdout, result.stderr)

@@ -44,7 +44,8 @@ def test_ok_round_trip_every_entity(gitward: Gitward) -> None:
     ]
     repos = gitward.ok("repo", "list", "--json").json()
     assert [(r["full_name"], r["fork_of"]) for r in repos] == [
-        ("acme/app", None), ("bob/app", "acme/app")
+        ("acme/app", None),
+        ("bob/app", "acme/app"),
     ]
     deploy = gitward.ok(
         "deploy-key", "add", "acme/app", str(UP / "ecdsa256_key.pub"), "--write", "--json"
@@ -54,9 +55,7 @@ def test_ok_round_trip_every_entity(gitward: Gitward) -> None:
     gitward.ok("user", "rename", "bob", "robert")
     gitward.ok("user", "suspend", "robert")
     users = gitward.ok("user", "list", "--json").json()
-    assert [(u["username"], u["suspended"]) for u in users] == [
-        ("alice", False), ("robert", True)
-    ]
+    assert [(u["username"], u["suspended"]) for u in users] == [("alice", False), ("robert", True)]
     assert (gitward.data_dir / "repos" / "robert" / "app.git" / "HEAD").is_file()
     gitward.ok("key", "remove", "alice", key["fingerprint"])
     gitward.ok("ca", "remove", ca["fingerprint"])

@@ -57,7 +57,9 @@ class Server:
         with out.open("wb") as stdout, self.log_path.open("wb") as stderr:
             self.process = subprocess.Popen(
                 [str(GITWARD), "serve", "--data-dir", str(self.data_dir), "--ssh-port", "0"],
-                stdout=stdout, stderr=stderr, env=self.env,
+                stdout=stdout,
+                stderr=stderr,
+                env=self.env,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -113,9 +115,23 @@ class Client:
     def ssh_argv(self) -> list[str]:
         known = self.server.known_hosts(self.home / "known_hosts")
         argv = [
-            "ssh", "-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", f"IdentityFile={self.key}",
-            "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-p", str(self.server.port),
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"IdentityFile={self.key}",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            str(self.server.port),
         ]
         if self.cert is not None:
             argv += ["-o", f"CertificateFile={self.cert}"]
@@ -127,8 +143,10 @@ class Client:
             "HOME": str(self.home),
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_SSH_COMMAND": " ".join(f"'{a}'" for a in self.ssh_argv()),
-            "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-            "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+            "GIT_AUTHOR_NAME": "Test",
+            "GIT_AUTHOR_EMAIL": "test@example.com",
+            "GIT_COMMITTER_NAME": "Test",
+            "GIT_COMMITTER_EMAIL": "test@example.com",
         }
 
     def url(self, repo: str) -> str:
@@ -137,18 +155,33 @@ class Client:
     def ssh(self, *command: str) -> Run:
         proc = subprocess.run(
             [*self.ssh_argv(), f"{self.ssh_user}@127.0.0.1", *command],
-            capture_output=True, env=self.env(), timeout=60, check=False, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=self.env(),
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
-        return Run(proc.returncode, proc.stdout.decode(errors="replace"),
-                   proc.stderr.decode(errors="replace"))
+        return Run(
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
+        )
 
     def git(self, *args: str, cwd: Path | None = None) -> Run:
         proc = subprocess.run(
-            ["git", *args], capture_output=True, env=self.env(), timeout=120, check=False,
-            cwd=cwd or self.home, stdin=subprocess.DEVNULL,
+            ["git", *args],
+            capture_output=True,
+            env=self.env(),
+            timeout=120,
+            check=False,
+            cwd=cwd or self.home,
+            stdin=subprocess.DEVNULL,
         )
-        return Run(proc.returncode, proc.stdout.decode(errors="replace"),
-                   proc.stderr.decode(errors="replace"))
+        return Run(
+            proc.returncode,
+            proc.stdout.decode(errors="replace"),
+            proc.stderr.decode(errors="replace"),
+        )
 
     def clone(self, repo: str, dest: str | None = None) -> Run:
         target = self.home / (dest or repo.replace("/", "_"))
@@ -180,6 +213,7 @@ def sign(ca: Path, key: Path, *options: str, identity: str = "test-cert") -> Pat
     """ssh-keygen -s CA -I ID OPTIONS KEY.pub; returns KEY-cert.pub."""
     subprocess.run(
         ["ssh-keygen", "-q", "-s", str(ca), "-I", identity, *options, f"{key}.pub"],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return Path(f"{key}-cert.pub")

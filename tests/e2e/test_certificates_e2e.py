@@ -34,8 +34,9 @@ class World:
         repositories.create_repo(admin, self.repo)
         self.make_client = make_client
 
-    def cert_client(self, *options: str, user: str | None = None, ssh_user: str = "git",
-                    ca: Path | None = None) -> Client:
+    def cert_client(
+        self, *options: str, user: str | None = None, ssh_user: str = "git", ca: Path | None = None
+    ) -> Client:
         client = self.make_client(ssh_user=ssh_user)
         login = ["-O", f"extension:{LOGIN}={user or self.alice_name}"]
         client.cert = sign(ca or self.ca, client.key, *login, *options)
@@ -43,8 +44,9 @@ class World:
 
 
 @pytest.fixture
-def world(admin: Context, make_client: MakeClient, tmp_path: Path, request: pytest.FixtureRequest
-          ) -> World:
+def world(
+    admin: Context, make_client: MakeClient, tmp_path: Path, request: pytest.FixtureRequest
+) -> World:
     tag = "c" + str(abs(hash(request.node.name)) % 10**8)
     return World(admin, make_client, tmp_path, tag)
 
@@ -120,10 +122,16 @@ def test_fail_org_requiring_certificates_refuses_plain_keys(
     "case, options, message",
     [
         ("fail/expired", ["-V", "20200101:20200102"], "ERROR: This SSH certificate has expired."),
-        ("fail/not-yet-valid", ["-V", "20990101:20990102"],
-         "ERROR: This SSH certificate is not yet valid."),
-        ("fail/source-address", ["-V", "+1h", "-O", "source-address=10.9.8.7/32,2001:db8::/32"],
-         "ERROR: This SSH certificate may not be used from this address."),
+        (
+            "fail/not-yet-valid",
+            ["-V", "20990101:20990102"],
+            "ERROR: This SSH certificate is not yet valid.",
+        ),
+        (
+            "fail/source-address",
+            ["-V", "+1h", "-O", "source-address=10.9.8.7/32,2001:db8::/32"],
+            "ERROR: This SSH certificate may not be used from this address.",
+        ),
     ],
 )
 def test_fail_explained_certificate_refusals(
@@ -161,8 +169,14 @@ def test_fail_unknown_user_other_host_and_removed_ca(admin: Context, world: Worl
     ghost = world.cert_client("-V", "+1h", user="nobody-here")
     assert "Permission denied (publickey)" in ghost.clone(world.repo).err
     other_host = world.make_client()
-    other_host.cert = sign(world.ca, other_host.key, "-V", "+1h",
-                           "-O", f"extension:login@github.com={world.alice_name}")
+    other_host.cert = sign(
+        world.ca,
+        other_host.key,
+        "-V",
+        "+1h",
+        "-O",
+        f"extension:login@github.com={world.alice_name}",
+    )
     assert "Permission denied (publickey)" in other_host.clone(world.repo).err
     alice = world.cert_client("-V", "+1h")
     assert alice.clone(world.repo).code == 0
@@ -200,8 +214,9 @@ def test_fail_certificate_older_than_the_user(world: World) -> None:
 def test_ok_id_extension_survives_rename(admin: Context, world: World) -> None:
     user_id = next(u.id for u in accounts.list_users(admin) if u.username == world.alice_name)
     client = world.make_client()
-    client.cert = sign(world.ca, client.key, "-V", "-10m:+1h",
-                       "-O", f"extension:id@{HOSTNAME}={user_id}")
+    client.cert = sign(
+        world.ca, client.key, "-V", "-10m:+1h", "-O", f"extension:id@{HOSTNAME}={user_id}"
+    )
     accounts.rename_user(admin, world.alice_name, f"{world.alice_name}-new")
     assert client.clone(world.repo).code == 0
 

@@ -48,7 +48,10 @@ def test_ok_clone_push_fetch_archive(admin: Context, make_client: MakeClient) ->
     assert len(log.out.splitlines()) == 2
     archive = subprocess.run(
         ["git", "archive", f"--remote={alice.url('kp-acme/app')}", "HEAD"],
-        capture_output=True, env=alice.env(), cwd=alice.home, check=False,
+        capture_output=True,
+        env=alice.env(),
+        cwd=alice.home,
+        check=False,
     )
     assert archive.returncode == 0
     listing = subprocess.run(["tar", "t"], input=archive.stdout, capture_output=True, check=True)
@@ -62,7 +65,10 @@ def test_ok_protocol_v2_is_negotiated(admin: Context, make_client: MakeClient) -
     env = {**alice.env(), "GIT_TRACE_PACKET": "1"}
     proc = subprocess.run(
         ["git", "-c", "protocol.version=2", "ls-remote", alice.url("v2-alice/app")],
-        capture_output=True, env=env, text=True, check=False,
+        capture_output=True,
+        env=env,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0
     assert "version 2" in proc.stderr
@@ -137,8 +143,10 @@ def test_ok_every_decision_is_audited(admin: Context, make_client: MakeClient) -
     erin.clone("audit-erin/app")
     erin.clone("audit-erin/missing")
     with transaction(admin.engine) as session:
-        events = [(e.action, e.target, e.outcome, e.peer, e.actor)
-                  for e in audit.recent_events(session, 50)]
+        events = [
+            (e.action, e.target, e.outcome, e.peer, e.actor)
+            for e in audit.recent_events(session, 50)
+        ]
     assert ("git-upload-pack", "audit-erin/app", "ok", "127.0.0.1", "audit-erin") in events
     assert ("git-upload-pack", "audit-erin/missing", "denied", "127.0.0.1", "audit-erin") in events
     assert any(a == "ssh.auth" and "of audit-erin" in t and o == "ok" for a, t, o, _, _ in events)

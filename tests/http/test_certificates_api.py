@@ -30,8 +30,14 @@ def post(client: httpx.Client, token: str | None, **body: Any) -> Any:
 
 
 def test_ok_issues_for_the_caller(client: httpx.Client, world: World) -> None:
-    response = post(client, world.alice_token, organization="acme", validity="8h",
-                    bind_source_address=True, options=["no-pty"])
+    response = post(
+        client,
+        world.alice_token,
+        organization="acme",
+        validity="8h",
+        bind_source_address=True,
+        options=["no-pty"],
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     cert = parse_certificate_line(body["certificate"])
@@ -50,9 +56,12 @@ def test_ok_list_is_the_callers_own(client: httpx.Client, world: World) -> None:
     mine = client.get(URL, headers=auth(world.alice_token)).json()["certificates"]
     assert [c["serial"] for c in mine] == [serial]
     assert client.get(URL, headers=auth(world.bob_token)).json() == {"certificates": []}
-    assert client.get(URL + "?valid_now=true", headers=auth(world.alice_token)).json()[
-        "certificates"
-    ][0]["serial"] == serial
+    assert (
+        client.get(URL + "?valid_now=true", headers=auth(world.alice_token)).json()["certificates"][
+            0
+        ]["serial"]
+        == serial
+    )
 
 
 def test_ok_openapi_documents_the_endpoint(client: httpx.Client) -> None:
@@ -79,10 +88,18 @@ FAILURES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "who", "body", "status", "code"), FAILURES,
-                         ids=[f[0] for f in FAILURES])
-def test_fail_refusals_are_json(client: httpx.Client, world: World, name: str, who: str | None,
-                                body: dict[str, Any], status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "who", "body", "status", "code"), FAILURES, ids=[f[0] for f in FAILURES]
+)
+def test_fail_refusals_are_json(
+    client: httpx.Client,
+    world: World,
+    name: str,
+    who: str | None,
+    body: dict[str, Any],
+    status: int,
+    code: str,
+) -> None:
     token = {"alice": world.alice_token, "bob": world.bob_token}.get(who or "", who)
     if body.get("public_key") == "PRIVATE":
         body = {**body, "public_key": _private()}

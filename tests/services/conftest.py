@@ -14,7 +14,9 @@ NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def ctx(database_url: str, tmp_path: Path) -> Context:
     settings = Settings(
-        data_dir=tmp_path / "data", database_url=database_url, hostname="git.example.com",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        hostname="git.example.com",
         ssh_port=22,
     )
     base = open_context(settings)

@@ -68,7 +68,8 @@ def test_ok_keys_round_trip_with_title_from_comment(ctx: Context) -> None:
     second = accounts.add_key(ctx, "alice", ECDSA, title="work")
     assert key.title == "alice@laptop" and second.title == "work"
     assert [k.fingerprint for k in accounts.list_keys(ctx, "alice")] == [
-        key.fingerprint, second.fingerprint
+        key.fingerprint,
+        second.fingerprint,
     ]
     accounts.remove_key(ctx, "alice", key.fingerprint)
     assert [k.fingerprint for k in accounts.list_keys(ctx, "alice")] == [second.fingerprint]

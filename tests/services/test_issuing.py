@@ -53,8 +53,11 @@ def test_ok_certificate_names_its_user_and_verifies(world: World) -> None:
     assert dict(cert.extensions) == {
         "id@git.example.com": str(user_id),
         "login@git.example.com": "alice",
-        "permit-X11-forwarding": "", "permit-agent-forwarding": "",
-        "permit-port-forwarding": "", "permit-pty": "", "permit-user-rc": "",
+        "permit-X11-forwarding": "",
+        "permit-agent-forwarding": "",
+        "permit-port-forwarding": "",
+        "permit-pty": "",
+        "permit-user-rc": "",
     }
     assert dict(cert.critical_options) == {}
     assert cert.principals == ("alice",)
@@ -88,16 +91,26 @@ def test_ok_site_admin_lists_everyones(world: World) -> None:
 @pytest.mark.parametrize(
     ("name", "kw", "critical"),
     [
-        ("ok/bind_source_address", {"bind_source_address": True, "peer": "::ffff:192.0.2.7"},
-         {"source-address": "192.0.2.7"}),
-        ("ok/source_address_option", {"options": ("source-address=10.0.0.0/8",)},
-         {"source-address": "10.0.0.0/8"}),
-        ("ok/force_command", {"options": ("force-command=git-upload-pack 'acme/app'",)},
-         {"force-command": "git-upload-pack 'acme/app'"}),
+        (
+            "ok/bind_source_address",
+            {"bind_source_address": True, "peer": "::ffff:192.0.2.7"},
+            {"source-address": "192.0.2.7"},
+        ),
+        (
+            "ok/source_address_option",
+            {"options": ("source-address=10.0.0.0/8",)},
+            {"source-address": "10.0.0.0/8"},
+        ),
+        (
+            "ok/force_command",
+            {"options": ("force-command=git-upload-pack 'acme/app'",)},
+            {"force-command": "git-upload-pack 'acme/app'"},
+        ),
     ],
 )
-def test_ok_restrictions(world: World, name: str, kw: dict[str, object],
-                         critical: dict[str, str]) -> None:
+def test_ok_restrictions(
+    world: World, name: str, kw: dict[str, object], critical: dict[str, str]
+) -> None:
     cert = parse_certificate_line(str(issue(world, **kw)["certificate"]))
     assert dict(cert.critical_options) == critical, name
 
@@ -121,9 +134,7 @@ def test_ok_org_is_inferred_when_only_one_issues(world: World) -> None:
 
 def test_ok_newest_active_ca_signs_and_retired_one_stops(world: World) -> None:
     ctx = world.ctx
-    newer = managed_ca.create_managed_ca(
-        _later(ctx, 1), org="acme", key_type="ecdsa"
-    )
+    newer = managed_ca.create_managed_ca(_later(ctx, 1), org="acme", key_type="ecdsa")
     issued = Issuer(_later(ctx, 2)).issue(world.alice_token, IssueRequest(public_line()))
     assert issued.issued.ca_fingerprint == newer.fingerprint
     managed_ca.retire_ca(ctx, newer.fingerprint, NOW)
@@ -162,10 +173,18 @@ FAILURES = [
     ("fail/no_token", {"token": ""}, tokens.Unauthenticated, "authentication required"),
     ("fail/unknown_token", {"token": "gwp_" + "A" * 43}, tokens.Unauthenticated, "not valid"),
     ("fail/malformed_token", {"token": "hunter2"}, tokens.Unauthenticated, "not valid"),
-    ("fail/not_member", {"token": "bob", "organization": "acme"}, PermissionDenied,
-     "not a member of an organization named 'acme'"),
-    ("fail/no_such_org_looks_the_same", {"organization": "nope"}, PermissionDenied,
-     "not a member of an organization named 'nope'"),
+    (
+        "fail/not_member",
+        {"token": "bob", "organization": "acme"},
+        PermissionDenied,
+        "not a member of an organization named 'acme'",
+    ),
+    (
+        "fail/no_such_org_looks_the_same",
+        {"organization": "nope"},
+        PermissionDenied,
+        "not a member of an organization named 'nope'",
+    ),
     ("fail/private_key", {"public_key": "private"}, KeyRejected, "this is a private key"),
     ("fail/certificate", {"public_key": "cert"}, KeyRejected, "this is an SSH certificate"),
     ("fail/not_a_key", {"public_key": "hello"}, KeyFormatError, "not an SSH public key"),
@@ -174,20 +193,31 @@ FAILURES = [
     ("fail/too_short", {"validity": "30s"}, InvalidInput, "at least one minute"),
     ("fail/bad_validity", {"validity": "forever"}, InvalidInput, "invalid validity"),
     ("fail/permit_option", {"options": ("permit-pty",)}, OptionNotAllowed, "not allowed"),
-    ("fail/custom_extension", {"options": ("extension:login@git.example.com=root",)},
-     OptionNotAllowed, "not allowed"),
-    ("fail/bad_source_address", {"options": ("source-address=example.com",)},
-     OptionNotAllowed, "source-address"),
-    ("fail/bind_and_source", {"bind_source_address": True, "peer": "192.0.2.1",
-                              "options": ("source-address=10.0.0.1",)},
-     OptionNotAllowed, "not both"),
+    (
+        "fail/custom_extension",
+        {"options": ("extension:login@git.example.com=root",)},
+        OptionNotAllowed,
+        "not allowed",
+    ),
+    (
+        "fail/bad_source_address",
+        {"options": ("source-address=example.com",)},
+        OptionNotAllowed,
+        "source-address",
+    ),
+    (
+        "fail/bind_and_source",
+        {"bind_source_address": True, "peer": "192.0.2.1", "options": ("source-address=10.0.0.1",)},
+        OptionNotAllowed,
+        "not both",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "kw", "error", "message"), FAILURES,
-                         ids=[f[0] for f in FAILURES])
-def test_fail_refusals(world: World, name: str, kw: dict[str, object],
-                       error: type[GitwardError], message: str) -> None:
+@pytest.mark.parametrize(("name", "kw", "error", "message"), FAILURES, ids=[f[0] for f in FAILURES])
+def test_fail_refusals(
+    world: World, name: str, kw: dict[str, object], error: type[GitwardError], message: str
+) -> None:
     kw = dict(kw)
     token = kw.pop("token", None)
     if token == "bob":
@@ -203,7 +233,8 @@ def test_fail_refusals(world: World, name: str, kw: dict[str, object],
 
         weak = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
         kw["public_key"] = weak.public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        ).decode()
     request = IssueRequest(public_key=str(kw.pop("public_key", public_line())), **kw)  # type: ignore[arg-type]
     with pytest.raises(error, match=message):
         Issuer(world.ctx).issue(world.alice_token if token is None else str(token), request)

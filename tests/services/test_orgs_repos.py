@@ -57,7 +57,7 @@ def test_fail_ca_refusals(ctx: Context) -> None:
     authorities.add_ca(ctx, CA, org="acme")
     with pytest.raises(AlreadyExists, match="already registered here"):
         authorities.add_ca(ctx, CA, org="acme")
-    with pytest.raises(AlreadyExists, match="already registered to another account$"):
+    with pytest.raises(AlreadyExists, match=r"already registered to another account$"):
         authorities.add_ca(ctx, CA, org="globex")
     with pytest.raises(KeyRejected, match="this is a certificate, not a certificate authority"):
         authorities.add_ca(ctx, (UP / "ed25519_key-cert.pub").read_bytes(), org="globex")
@@ -111,7 +111,8 @@ def test_fail_repo_refusals_leave_nothing_behind(ctx: Context) -> None:
         repositories.create_repo(ctx, "alice/stray")
     assert [r.full_name for r in repositories.list_repos(ctx)] == ["alice/app"]
     assert sorted(p.name for p in (ctx.settings.repos_dir / "alice").iterdir()) == [
-        "app.git", "stray.git"
+        "app.git",
+        "stray.git",
     ]
 
 

@@ -45,17 +45,44 @@ def test_fail_fingerprint_unique_across_user_and_deploy_keys(database_url: str) 
         repo = Repository(owner_user=alice, name="app", created_at=NOW)
         session.add_all([alice, repo])
         session.flush()
-        session.add(SSHKey(fingerprint="SHA256:x", key_type="ssh-ed25519", public_key="k",
-                           title="t", user_id=alice.id, read_only=True, created_at=NOW))
+        session.add(
+            SSHKey(
+                fingerprint="SHA256:x",
+                key_type="ssh-ed25519",
+                public_key="k",
+                title="t",
+                user_id=alice.id,
+                read_only=True,
+                created_at=NOW,
+            )
+        )
         user_id, repo_id = alice.id, repo.id
     with pytest.raises(AlreadyExists), transaction(engine) as session:
-        session.add(SSHKey(fingerprint="SHA256:x", key_type="ssh-ed25519", public_key="k",
-                           title="t", repository_id=repo_id, read_only=True, created_at=NOW))
+        session.add(
+            SSHKey(
+                fingerprint="SHA256:x",
+                key_type="ssh-ed25519",
+                public_key="k",
+                title="t",
+                repository_id=repo_id,
+                read_only=True,
+                created_at=NOW,
+            )
+        )
     with pytest.raises(AlreadyExists), transaction(engine) as session:
         # A key with two owners (or none) is refused by the one_owner check.
-        session.add(SSHKey(fingerprint="SHA256:y", key_type="ssh-ed25519", public_key="k",
-                           title="t", user_id=user_id, repository_id=repo_id, read_only=True,
-                           created_at=NOW))
+        session.add(
+            SSHKey(
+                fingerprint="SHA256:y",
+                key_type="ssh-ed25519",
+                public_key="k",
+                title="t",
+                user_id=user_id,
+                repository_id=repo_id,
+                read_only=True,
+                created_at=NOW,
+            )
+        )
 
 
 def test_fail_repository_needs_exactly_one_owner(database_url: str) -> None:
@@ -69,8 +96,9 @@ def test_fail_repository_needs_exactly_one_owner(database_url: str) -> None:
 def test_fail_audit_trail_is_append_only(database_url: str) -> None:
     engine = open_store(database_url)
     with transaction(engine) as session:
-        session.add(AuditEvent(at=NOW, actor="cli", action="test", target="", outcome="ok",
-                               detail="{}"))
+        session.add(
+            AuditEvent(at=NOW, actor="cli", action="test", target="", outcome="ok", detail="{}")
+        )
     for statement in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"):
         with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
             conn.execute(text(statement))

@@ -16,9 +16,20 @@ from gitward.store.db import HEAD_REVISION, alembic_config, make_engine, migrate
 from gitward.store.models import Base
 
 TABLES = {
-    "users", "enterprises", "organizations", "memberships", "repositories", "collaborators",
-    "ssh_keys", "certificate_authorities", "audit_events", "alembic_version",
-    "managed_ca_keys", "access_tokens", "issued_certificates", "revocations",
+    "users",
+    "enterprises",
+    "organizations",
+    "memberships",
+    "repositories",
+    "collaborators",
+    "ssh_keys",
+    "certificate_authorities",
+    "audit_events",
+    "alembic_version",
+    "managed_ca_keys",
+    "access_tokens",
+    "issued_certificates",
+    "revocations",
 }
 
 

@@ -24,8 +24,9 @@ Layout (all integers big-endian):
 Decoding follows OpenSSH 9.2's ``ssh_krl_from_blob`` where it is strict (serial 0 and
 lo > hi refused, bitmap wrap refused, unknown section or subsection types refused, data
 left over in a subsection refused, fingerprints of the wrong length refused) and is
-stricter where it is not: trailing bytes are refused everywhere, key ids must be UTF-8
-without NUL, a CA key must be a readable plain key.
+stricter where it is not: trailing bytes are refused everywhere, key ids and the comment
+must be UTF-8 without NUL, key blobs (CA keys, revoked keys) must at least start with a
+printable type name.
 
 Signatures: OpenSSH 9.2 checks a signature section's signature (without requiring any
 particular key) and later versions dropped KRL signing. We keep the structure rules
@@ -45,7 +46,6 @@ from typing import Final
 
 from gitward.ca.certificate import Certificate
 from gitward.errors import CertificateError, KeyFormatError
-from gitward.keys.algorithms import decode_public_blob
 from gitward.keys.wire import WireReader, WireWriter
 
 KRL_MAGIC: Final = b"SSHKRL\n\0"
@@ -158,12 +158,18 @@ def _encode_blobs(kind: int, items: Iterable[bytes]) -> bytes:
 
 
 def _check_key_blob(blob: bytes, what: str) -> None:
+    """A key blob must start with its type name; the rest stays opaque.
+
+    Not parsed further on purpose: a KRL that revokes a key type we do not read (a FIDO
+    sk-* key, say) must still load, or one such entry would disable every revocation.
+    Entries are matched by exact bytes, as OpenSSH matches them.
+    """
     try:
-        decode_public_blob(blob)
+        name = WireReader(blob, what=what).string()
     except KeyFormatError as exc:
-        raise CertificateError(
-            f"the KRL's {what} is not a valid public key", cause=exc.cause
-        ) from exc
+        raise CertificateError(f"the KRL's {what} is damaged", cause=exc.cause) from exc
+    if not name or any(not 0x21 <= byte <= 0x7E for byte in name):
+        raise CertificateError(f"the KRL's {what} is damaged", cause=f"key type {name!r}")
 
 
 def _merge(ranges: Iterable[SerialRange], *, strict: bool) -> list[SerialRange]:
@@ -230,8 +236,7 @@ def _decode(data: bytes) -> Krl:
         elif kind == SECTION_EXPLICIT_KEY:
             while section.remaining:
                 blob = section.string()
-                if not blob:
-                    raise _damaged("empty revoked key")
+                _check_key_blob(blob, "revoked key")
                 keys.add(blob)
         elif kind in _HASH_SIZES:
             while section.remaining:

@@ -378,8 +378,10 @@ def _check_validity(request: CertificateRequest) -> None:
 def _check_options(request: CertificateRequest) -> None:
     if request.cert_type == HOST_CERT and (request.critical_options or request.extensions):
         raise CertificateError("host certificates take no options (-O)")
-    for options, what in ((request.critical_options, "critical option"),
-                          (request.extensions, "extension")):
+    for options, what in (
+        (request.critical_options, "critical option"),
+        (request.extensions, "extension"),
+    ):
         seen: set[str] = set()
         for name, value in options:
             if not name or any(not 0x21 <= ord(c) <= 0x7E for c in name):

@@ -40,7 +40,9 @@ def user_group() -> None:
 @handle_errors
 def user_create(name: str, site_admin: bool, as_json: bool) -> None:
     user = accounts.create_user(service_context(), name, site_admin=site_admin)
-    echo_json(user.to_json()) if as_json else click.echo(f"created user {user.username} (id {user.id})")
+    echo_json(user.to_json()) if as_json else click.echo(
+        f"created user {user.username} (id {user.id})"
+    )
 
 
 @user_group.command("rename")
@@ -167,7 +169,9 @@ def org_group() -> None:
 @handle_errors
 def org_create(name: str, enterprise: str | None, as_json: bool) -> None:
     org = orgs.create_org(service_context(), name, enterprise=enterprise)
-    echo_json(org.to_json()) if as_json else click.echo(f"created organization {org.name} (id {org.id})")
+    echo_json(org.to_json()) if as_json else click.echo(
+        f"created organization {org.name} (id {org.id})"
+    )
 
 
 @org_group.command("list")

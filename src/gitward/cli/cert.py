@@ -115,8 +115,7 @@ def _open_ca_key(path: str, passphrase: bytes | None) -> PrivateKey:
     except PassphraseRequired:
         if not sys.stdin.isatty():
             fail(f"{path} is encrypted: give its passphrase with --passphrase-env VAR (or -P)")
-    secret = click.prompt(f"Passphrase for {path}", hide_input=True, default="",
-                          show_default=False)
+    secret = click.prompt(f"Passphrase for {path}", hide_input=True, default="", show_default=False)
     return load_private_key(data, str(secret).encode("utf-8"))
 
 
@@ -138,8 +137,13 @@ class _Signed:
 
 
 def _request_for(
-    key: PublicKey, key_id: str, serial: int, principals: tuple[str, ...],
-    validity: tuple[int, int], cert_type: int, options: CertOptions,
+    key: PublicKey,
+    key_id: str,
+    serial: int,
+    principals: tuple[str, ...],
+    validity: tuple[int, int],
+    cert_type: int,
+    options: CertOptions,
 ) -> CertificateRequest:
     return CertificateRequest(
         public_key=key.blob,
@@ -157,30 +161,67 @@ def _request_for(
 
 
 @cert_group.command("sign", context_settings={"help_option_names": ["--help"]})
-@click.argument("keys", metavar="PUBKEY_FILE...", nargs=-1, required=True,
-                type=click.Path(dir_okay=False))
-@click.option("--ca", "-s", "ca_path", required=True, type=click.Path(dir_okay=False),
-              help="CA private key (any format); with -U, the CA's public key.")
+@click.argument(
+    "keys", metavar="PUBKEY_FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False)
+)
+@click.option(
+    "--ca",
+    "-s",
+    "ca_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="CA private key (any format); with -U, the CA's public key.",
+)
 @click.option("-I", "--key-id", "key_id", required=True, help="Key id (shown in logs).")
-@click.option("-V", "--validity", default="always:forever", show_default=True,
-              help="ssh-keygen -V forms: +52w, -5m:+1h, 20260101:20270101Z, ...")
-@click.option("-n", "--principals", default=None,
-              help="Comma-separated principals (default: any principal).")
-@click.option("-z", "--serial", default="0", show_default=True,
-              help="Serial number; +N counts up from N for each key.")
-@click.option("-O", "--option", "options", multiple=True,
-              help="Certificate option, as ssh-keygen -O (repeatable).")
+@click.option(
+    "-V",
+    "--validity",
+    default="always:forever",
+    show_default=True,
+    help="ssh-keygen -V forms: +52w, -5m:+1h, 20260101:20270101Z, ...",
+)
+@click.option(
+    "-n", "--principals", default=None, help="Comma-separated principals (default: any principal)."
+)
+@click.option(
+    "-z",
+    "--serial",
+    default="0",
+    show_default=True,
+    help="Serial number; +N counts up from N for each key.",
+)
+@click.option(
+    "-O",
+    "--option",
+    "options",
+    multiple=True,
+    help="Certificate option, as ssh-keygen -O (repeatable).",
+)
 @click.option("-h", "--host", "host", is_flag=True, help="Issue host certificates.")
-@click.option("-U", "--agent", "use_agent", is_flag=True,
-              help="The CA key is in ssh-agent ($SSH_AUTH_SOCK).")
+@click.option(
+    "-U", "--agent", "use_agent", is_flag=True, help="The CA key is in ssh-agent ($SSH_AUTH_SOCK)."
+)
 @click.option("-P", "--passphrase", default=None, help="CA key passphrase (visible in ps).")
-@click.option("--passphrase-env", metavar="VAR", default=None,
-              help="Read the CA key passphrase from this environment variable.")
+@click.option(
+    "--passphrase-env",
+    metavar="VAR",
+    default=None,
+    help="Read the CA key passphrase from this environment variable.",
+)
+@settings_options
 @handle_errors
 def sign_cmd(
-    keys: tuple[str, ...], ca_path: str, key_id: str, validity: str, principals: str | None,
-    serial: str, options: tuple[str, ...], host: bool, use_agent: bool,
-    passphrase: str | None, passphrase_env: str | None,
+    keys: tuple[str, ...],
+    ca_path: str,
+    key_id: str,
+    validity: str,
+    principals: str | None,
+    serial: str,
+    options: tuple[str, ...],
+    host: bool,
+    use_agent: bool,
+    passphrase: str | None,
+    passphrase_env: str | None,
 ) -> None:
     """Sign each PUBKEY_FILE with the CA, writing NAME-cert.pub beside it."""
     cert_type = HOST_CERT if host else USER_CERT
@@ -199,8 +240,7 @@ def sign_cmd(
         if number > MAX_SERIAL:
             raise CertificateError("the serial number passed 2**64-1 while counting up")
         request = _request_for(key, key_id, number, names, period, cert_type, state)
-        signed.append(_Signed(cert_path_for(path), sign_certificate(request, signer),
-                              key.comment))
+        signed.append(_Signed(cert_path_for(path), sign_certificate(request, signer), key.comment))
     tz = local_timezone()
     for item in signed:
         line = item.cert.to_line(item.comment) + "\n"
@@ -208,8 +248,10 @@ def sign_cmd(
         kind = "user" if item.cert.cert_type == USER_CERT else "host"
         target = f" for {principals}" if principals is not None else ""
         valid = format_validity(item.cert.valid_after, item.cert.valid_before, tz)
-        click.echo(f'Signed {kind} key {item.path}: id "{item.cert.key_id}" '
-                   f"serial {item.cert.serial}{target} valid {valid}")
+        click.echo(
+            f'Signed {kind} key {item.path}: id "{item.cert.key_id}" '
+            f"serial {item.cert.serial}{target} valid {valid}"
+        )
 
 
 # ---- show ---------------------------------------------------------------------------------
@@ -270,8 +312,12 @@ def show_data(label: str, cert: Certificate) -> dict[str, Any]:
 
 @cert_group.command("show")
 @click.argument("path", metavar="FILE")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list, one object per certificate (times in Unix seconds).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON list, one object per certificate (times in Unix seconds).",
+)
 @settings_options
 @handle_errors
 def show_cmd(path: str, as_json: bool) -> None:
@@ -285,3 +331,97 @@ def show_cmd(path: str, as_json: bool) -> None:
     for label, cert in found:
         for line in show_lines(label, cert, tz):
             click.echo(line)
+
+
+# --- inventory and revocation (the issuing service; appended) ---------------------------
+
+
+@cert_group.command("list")
+@click.option("--user", default=None, help="Only USER's certificates.")
+@click.option(
+    "--ca",
+    "ca_fingerprint",
+    default=None,
+    metavar="FP",
+    help="Only those signed by the CA with this fingerprint.",
+)
+@click.option("--valid-now", is_flag=True, help="Only those valid at this moment.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@settings_options
+@handle_errors
+def list_cmd(user: str | None, ca_fingerprint: str | None, valid_now: bool, as_json: bool) -> None:
+    """The certificates Gitward has signed, newest first."""
+    from gitward.cli.context import service_context
+    from gitward.services import inventory
+
+    found = inventory.list_certificates(
+        service_context(), user=user, ca=ca_fingerprint, valid_now=valid_now
+    )
+    if as_json:
+        echo_json([v.to_json() for v in found])
+        return
+    for v in found:
+        click.echo(
+            f"{v.serial}\t{v.key_id}\t{v.user}\t{v.valid_after.isoformat()}"
+            f"\t{v.valid_before.isoformat()}\t{v.ca_fingerprint}"
+        )
+
+
+@cert_group.command("revoke")
+@click.option("--serial", type=str, default=None, help="A serial number (needs --ca).")
+@click.option(
+    "--key-id",
+    "key_id",
+    default=None,
+    help="A key id (under every CA, or the one given with --ca).",
+)
+@click.option(
+    "--ca", "ca_fingerprint", default=None, metavar="FP", help="The CA's fingerprint (SHA256:...)."
+)
+@click.option(
+    "--key",
+    "key_file",
+    default=None,
+    metavar="PUBKEY_FILE",
+    help="A public key (revoked as a key, under every certificate, and as a CA) "
+    "or a certificate file.",
+)
+@click.option("--reason", default="", help="A note kept with the revocation.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@settings_options
+@handle_errors
+def revoke_cmd(
+    serial: str | None,
+    key_id: str | None,
+    ca_fingerprint: str | None,
+    key_file: str | None,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Revoke certificates or keys; the SSH server refuses them from the next connection."""
+    from gitward.cli.context import service_context
+    from gitward.services import revocation
+
+    chosen = [
+        name
+        for name, value in (("--serial", serial), ("--key-id", key_id), ("--key", key_file))
+        if value is not None
+    ]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --serial, --key-id or --key")
+    if key_file is not None:
+        if ca_fingerprint is not None:
+            raise click.UsageError("--ca goes with --serial or --key-id, not --key")
+        view = revocation.revoke_key(service_context(), read_input(key_file), reason)
+    elif serial is not None:
+        if ca_fingerprint is None:
+            raise click.UsageError("--serial needs --ca FP: serials are only unique per CA")
+        number, _ = parse_serial(serial)
+        view = revocation.revoke_serial(service_context(), number, ca_fingerprint, reason)
+    else:
+        assert key_id is not None
+        view = revocation.revoke_key_id(service_context(), key_id, ca_fingerprint, reason)
+    if as_json:
+        echo_json(view.to_json())
+    else:
+        click.echo(f"revoked {view.description}")

@@ -7,8 +7,8 @@ the command (``gitward --data-dir X user list``) and after it (``gitward user li
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,15 +31,32 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def settings_options(func: F) -> F:
     """Add the settings flags to a command or group."""
     options = [
-        click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
-                     expose_value=False, callback=_remember, help="TOML settings file."),
-        click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
-                     expose_value=False, callback=_remember,
-                     help="Data directory [GITWARD_DATA_DIR, default ./var]."),
-        click.option("--database-url", expose_value=False, callback=_remember,
-                     help="SQLAlchemy URL [GITWARD_DATABASE_URL, default SQLite in the data dir]."),
-        click.option("--hostname", expose_value=False, callback=_remember,
-                     help="Host name in clone URLs and login@ extensions [GITWARD_HOSTNAME]."),
+        click.option(
+            "--config",
+            type=click.Path(path_type=Path, dir_okay=False),
+            expose_value=False,
+            callback=_remember,
+            help="TOML settings file.",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            expose_value=False,
+            callback=_remember,
+            help="Data directory [GITWARD_DATA_DIR, default ./var].",
+        ),
+        click.option(
+            "--database-url",
+            expose_value=False,
+            callback=_remember,
+            help="SQLAlchemy URL [GITWARD_DATABASE_URL, default SQLite in the data dir].",
+        ),
+        click.option(
+            "--hostname",
+            expose_value=False,
+            callback=_remember,
+            help="Host name in clone URLs and login@ extensions [GITWARD_HOSTNAME].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)

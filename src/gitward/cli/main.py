@@ -6,10 +6,14 @@ import click
 
 from gitward import __version__
 from gitward.cli.accounts import enterprise_group, key_group, org_group, user_group
+from gitward.cli.cert import cert_group
 from gitward.cli.context import settings_options
 from gitward.cli.keys import keys_group
+from gitward.cli.krl import krl_group
+from gitward.cli.login import login
 from gitward.cli.repos import ca_group, deploy_key_group, repo_group
 from gitward.cli.serve import serve
+from gitward.cli.token import token_group
 from gitward.logging import configure_logging
 
 
@@ -31,6 +35,10 @@ for command in (
     repo_group,
     deploy_key_group,
     keys_group,
+    cert_group,
+    token_group,
+    krl_group,
+    login,
 ):
     cli.add_command(command)
 

@@ -147,3 +147,95 @@ def ca_remove(fingerprint: str) -> None:
     """Stop trusting the CA with FINGERPRINT (SHA256:...)."""
     ca = authorities.remove_ca(service_context(), fingerprint)
     click.echo(f"removed certificate authority {ca.fingerprint} from {ca.owner_kind} {ca.owner}")
+
+
+# --- managed CAs (the issuing service; appended) ----------------------------------------
+
+
+@ca_group.command("create")
+@click.option("--org", help="The organization that trusts and uses the CA.")
+@click.option("--enterprise", help="The enterprise that trusts and uses it (all its orgs).")
+@click.option(
+    "--type",
+    "key_type",
+    type=click.Choice(["ed25519", "ecdsa", "rsa"]),
+    default="ed25519",
+    show_default=True,
+    help="The CA key's type.",
+)
+@click.option("--title", help="A name for the CA.")
+@json_flag
+@settings_options
+@handle_errors
+def ca_create(
+    org: str | None, enterprise: str | None, key_type: str, title: str | None, as_json: bool
+) -> None:
+    """Create a CA whose private key the server keeps (encrypted) and issues with."""
+    from gitward.services import managed_ca
+
+    ca = managed_ca.create_managed_ca(
+        service_context(), org=org, enterprise=enterprise, key_type=key_type, title=title
+    )
+    if as_json:
+        echo_json(ca.to_json())
+    else:
+        click.echo(f"created certificate authority {ca.fingerprint} for {ca.owner_kind} {ca.owner}")
+        click.echo(ca.public_key)
+
+
+@ca_group.command("retire")
+@click.argument("fingerprint")
+@click.option(
+    "--at",
+    "at",
+    default="now",
+    show_default=True,
+    help="When: now, a date (2027-01-31, midnight UTC) or an ISO time with zone.",
+)
+@json_flag
+@settings_options
+@handle_errors
+def ca_retire(fingerprint: str, at: str, as_json: bool) -> None:
+    """From AT on, the CA signs nothing and the server no longer trusts it."""
+    import datetime as dt
+
+    from gitward.errors import InvalidInput
+    from gitward.services import managed_ca
+
+    ctx = service_context()
+    if at == "now":
+        when = ctx.now()
+    else:
+        try:
+            when = dt.datetime.fromisoformat(at)
+        except ValueError as exc:
+            raise InvalidInput(
+                f"invalid time {at[:40]!r}: write 2027-01-31 or an ISO time"
+            ) from exc
+        if when.tzinfo is None:
+            if len(at) > 10:
+                raise InvalidInput(f"the time {at[:40]!r} needs a zone, e.g. {at[:40]}Z")
+            when = when.replace(tzinfo=dt.UTC)
+    ca = managed_ca.retire_ca(ctx, fingerprint, when)
+    assert ca.retired_at is not None
+    echo_json(ca.to_json()) if as_json else click.echo(
+        f"certificate authority {ca.fingerprint} retires at {ca.retired_at.isoformat()}"
+    )
+
+
+@ca_group.command("max-lifetime")
+@click.argument("org")
+@click.argument("interval", required=False)
+@settings_options
+@handle_errors
+def ca_max_lifetime(org: str, interval: str | None) -> None:
+    """Set (or, without INTERVAL, reset to 24h) the longest certificate ORG's issuer signs."""
+    from gitward.ca.validity import parse_interval
+    from gitward.services import managed_ca
+
+    seconds = parse_interval(interval) if interval else None
+    result = managed_ca.set_max_lifetime(service_context(), org, seconds)
+    click.echo(
+        f"{result['organization']}: certificates live at most "
+        f"{result['max_lifetime_seconds']} seconds"
+    )

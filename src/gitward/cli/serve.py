@@ -55,8 +55,12 @@ async def _run(ctx: Context) -> None:
 
 
 @click.command("serve")
-@click.option("--ssh-host", help="Address to listen on for SSH [GITWARD_SSH_HOST, default 127.0.0.1].")
-@click.option("--ssh-port", type=int, help="SSH port, 0 for any free one [GITWARD_SSH_PORT, default 2222].")
+@click.option(
+    "--ssh-host", help="Address to listen on for SSH [GITWARD_SSH_HOST, default 127.0.0.1]."
+)
+@click.option(
+    "--ssh-port", type=int, help="SSH port, 0 for any free one [GITWARD_SSH_PORT, default 2222]."
+)
 @click.option("--http-port", type=int, help="HTTP port [GITWARD_HTTP_PORT, default 8080].")
 @settings_options
 @handle_errors

@@ -38,9 +38,23 @@ _PLAIN_TYPES = {
 }
 _CERT_SUFFIX = "-cert-v01@openssh.com"
 _AUTHORIZED_KEYS_OPTIONS = (
-    "command=", "from=", "environment=", "permitopen=", "permitlisten=", "principals=",
-    "tunnel=", "expiry-time=", "cert-authority", "no-", "restrict", "agent-forwarding",
-    "port-forwarding", "pty", "user-rc", "x11-forwarding", "no-touch-required",
+    "command=",
+    "from=",
+    "environment=",
+    "permitopen=",
+    "permitlisten=",
+    "principals=",
+    "tunnel=",
+    "expiry-time=",
+    "cert-authority",
+    "no-",
+    "restrict",
+    "agent-forwarding",
+    "port-forwarding",
+    "pty",
+    "user-rc",
+    "x11-forwarding",
+    "no-touch-required",
     "verify-required",
 )
 

@@ -68,8 +68,9 @@ def _generate(path: Path) -> None:
     try:
         # Created 0600 (never readable by others, not even for an instant); O_EXCL so two
         # processes starting together do not overwrite each other's secret.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                     0o600)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
+        )
     except FileExistsError:
         return
     with os.fdopen(fd, "wb") as handle:
@@ -111,7 +112,7 @@ def open_sealed(secret: bytes, token: str, associated: str) -> bytes:
     try:
         if not token.startswith(_VERSION):
             raise ValueError("unknown version")
-        raw = base64.b64decode(token[len(_VERSION):], validate=True)
+        raw = base64.b64decode(token[len(_VERSION) :], validate=True)
         return _aead(secret).decrypt(raw[:12], raw[12:], associated.encode())
     except (InvalidTag, ValueError, binascii.Error) as exc:
         raise ConfigurationError(

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitward.settings import Settings
-from gitward.store.queries import audit
 from gitward.store.db import Engine, Session, open_store
+from gitward.store.queries import audit
 
 
 def utcnow() -> dt.datetime:
@@ -54,7 +54,9 @@ def open_context(settings: Settings, *, actor: str = "cli") -> Context:
     """Open the store (applying migrations) and make sure the data directory exists."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.repos_dir.mkdir(parents=True, exist_ok=True)
-    return Context(engine=open_store(settings.resolved_database_url), settings=settings, actor=actor)
+    return Context(
+        engine=open_store(settings.resolved_database_url), settings=settings, actor=actor
+    )
 
 
 @contextlib.contextmanager

@@ -59,8 +59,13 @@ from gitward.store.queries import accounts, audit, certificates
 # extension:/critical: custom options, verify-required, clear) is refused: the issuer
 # decides what a certificate grants, the caller may only narrow it.
 ALLOWED_OPTIONS: Final = (
-    "no-x11-forwarding", "no-agent-forwarding", "no-port-forwarding", "no-pty", "no-user-rc",
-    "force-command=", "source-address=",
+    "no-x11-forwarding",
+    "no-agent-forwarding",
+    "no-port-forwarding",
+    "no-pty",
+    "no-user-rc",
+    "force-command=",
+    "source-address=",
 )
 MAX_OPTIONS: Final = 16
 
@@ -115,11 +120,22 @@ class IssuedView(View):
         assert row.serial is not None and row.certificate is not None  # set before commit
         assert row.certificate_fingerprint is not None
         return cls(
-            row.serial, row.key_id, row.certificate, row.certificate_fingerprint,
-            row.public_key_fingerprint, row.ca_fingerprint, row.username, row.user_id,
-            json.loads(row.principals), row.valid_after, row.valid_before,
-            json.loads(row.critical_options), json.loads(row.extensions),
-            row.requester_address, row.organization_id, row.created_at,
+            row.serial,
+            row.key_id,
+            row.certificate,
+            row.certificate_fingerprint,
+            row.public_key_fingerprint,
+            row.ca_fingerprint,
+            row.username,
+            row.user_id,
+            json.loads(row.principals),
+            row.valid_after,
+            row.valid_before,
+            json.loads(row.critical_options),
+            json.loads(row.extensions),
+            row.requester_address,
+            row.organization_id,
+            row.created_at,
         )
 
 
@@ -168,50 +184,73 @@ class Issuer:
         with transaction(ctx.engine) as session:
             caller = tokens.authenticate(session, token, now, tokens.SCOPE_ISSUE)
             user = caller.user
-            key = validate_public_key_upload(request.public_key.encode("utf-8"),
-                                             KeyPurpose.USER)
+            key = validate_public_key_upload(request.public_key.encode("utf-8"), KeyPurpose.USER)
             if revocation.key_revoked(session, key.fingerprint, key.blob):
-                raise KeyRevoked("this key is revoked: generate a new key",
-                                 cause=f"revoked key {key.fingerprint}")
+                raise KeyRevoked(
+                    "this key is revoked: generate a new key",
+                    cause=f"revoked key {key.fingerprint}",
+                )
             options = _options(request, user, ctx.settings.hostname)
             org = _organization(session, user, request.organization, now)
             ca, managed = _certificate_authority(session, org, now)
             valid_after, valid_before = _validity(request.validity, org, ctx, now, ca)
             row = IssuedCertificate(
-                key_id="", ca_id=ca.id, ca_fingerprint=ca.fingerprint, user_id=user.id,
-                username=user.username, organization_id=org.id,
+                key_id="",
+                ca_id=ca.id,
+                ca_fingerprint=ca.fingerprint,
+                user_id=user.id,
+                username=user.username,
+                organization_id=org.id,
                 principals=json.dumps([user.username]),
-                valid_after=_at(valid_after), valid_before=_at(valid_before),
-                critical_options="{}", extensions="{}", requester_address=request.peer,
-                public_key_fingerprint=key.fingerprint, created_at=now,
+                valid_after=_at(valid_after),
+                valid_before=_at(valid_before),
+                critical_options="{}",
+                extensions="{}",
+                requester_address=request.peer,
+                public_key_fingerprint=key.fingerprint,
+                created_at=now,
             )
             session.add(row)
             session.flush()  # the id is the serial
             serial = row.id
             cert = sign_certificate(
                 CertificateRequest(
-                    public_key=key.blob, key_id=f"{user.username}-{serial}",
-                    valid_after=valid_after, valid_before=valid_before, serial=serial,
+                    public_key=key.blob,
+                    key_id=f"{user.username}-{serial}",
+                    valid_after=valid_after,
+                    valid_before=valid_before,
+                    serial=serial,
                     principals=(user.username,),
                 ).with_options(options),
                 self._signer(ca, managed),
             )
             _fill(row, cert)
             audit.append_event(
-                session, at=now, actor=user.username, action="cert.issue",
-                target=f"{org.name}", peer=request.peer,
-                detail={"serial": serial, "ca": ca.fingerprint, "key": key.fingerprint,
-                        "token_id": caller.token.id, "valid_before": _at(valid_before)},
+                session,
+                at=now,
+                actor=user.username,
+                action="cert.issue",
+                target=f"{org.name}",
+                peer=request.peer,
+                detail={
+                    "serial": serial,
+                    "ca": ca.fingerprint,
+                    "key": key.fingerprint,
+                    "token_id": caller.token.id,
+                    "valid_before": _at(valid_before),
+                },
             )
-            return IssueResult(IssuedView.of(row), org.name, ctx.settings.hostname,
-                               ctx.settings.ssh_port)
+            return IssueResult(
+                IssuedView.of(row), org.name, ctx.settings.hostname, ctx.settings.ssh_port
+            )
 
     def list_for(self, token: str | None, *, valid_now: bool = False) -> list[IssuedView]:
         """The caller's own certificates; every certificate for a site admin."""
         now = self.ctx.now()
         with transaction(self.ctx.engine) as session:
-            caller = tokens.authenticate(session, token, now, tokens.SCOPE_READ,
-                                         also=(tokens.SCOPE_ISSUE,))
+            caller = tokens.authenticate(
+                session, token, now, tokens.SCOPE_READ, also=(tokens.SCOPE_ISSUE,)
+            )
             user_id = None if caller.user.site_admin else caller.user.id
             rows = certificates.issued_certificates(
                 session, user_id=user_id, valid_at=now if valid_now else None, limit=1000
@@ -248,8 +287,9 @@ def _options(request: IssueRequest, user: User, hostname: str) -> CertOptions:
     state = CertOptions.for_type(1)
     for text in request.options:
         lowered = text.lower()
-        if not any(lowered == o or (o.endswith("=") and lowered.startswith(o))
-                   for o in ALLOWED_OPTIONS):
+        if not any(
+            lowered == o or (o.endswith("=") and lowered.startswith(o)) for o in ALLOWED_OPTIONS
+        ):
             shown = text if len(text) <= 60 and text.isprintable() else repr(text[:60])
             raise OptionNotAllowed(
                 f"the option {shown!r} is not allowed: choose from "
@@ -283,9 +323,7 @@ def _plain_address(peer: str) -> str:
     return str(address)
 
 
-def _organization(
-    session: Session, user: User, name: str | None, now: dt.datetime
-) -> Organization:
+def _organization(session: Session, user: User, name: str | None, now: dt.datetime) -> Organization:
     if name is not None:
         org = accounts.org_by_name(session, name)
         # The same answer whether or not the organization exists: no probing for names.
@@ -296,7 +334,8 @@ def _organization(
             )
         return org
     candidates = [
-        org for org in certificates.orgs_of_user(session, user.id)
+        org
+        for org in certificates.orgs_of_user(session, user.id)
         if _pick_ca(session, org, now) is not None
     ]
     if len(candidates) == 1:
@@ -333,7 +372,10 @@ def _certificate_authority(
 
 
 def _validity(
-    spec: str | None, org: Organization, ctx: Context, now: dt.datetime,
+    spec: str | None,
+    org: Organization,
+    ctx: Context,
+    now: dt.datetime,
     ca: CertificateAuthority,
 ) -> tuple[int, int]:
     cap = managed_ca.max_lifetime(org)

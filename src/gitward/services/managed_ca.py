@@ -54,8 +54,18 @@ class ManagedCAView(View):
         else:
             assert ca.enterprise is not None  # one_owner constraint
             kind, owner = "enterprise", ca.enterprise.name
-        return cls(ca.id, ca.fingerprint, ca.key_type, ca.public_key, ca.title, kind, owner,
-                   managed, ca.created_at, ca.retired_at)
+        return cls(
+            ca.id,
+            ca.fingerprint,
+            ca.key_type,
+            ca.public_key,
+            ca.title,
+            kind,
+            owner,
+            managed,
+            ca.created_at,
+            ca.retired_at,
+        )
 
 
 def create_managed_ca(
@@ -120,7 +130,7 @@ def retire_ca(ctx: Context, fingerprint: str, at: dt.datetime) -> ManagedCAView:
         ca = keys.ca_by_fingerprint(session, fingerprint)
         if ca is None:
             raise NotFound(f"no certificate authority with fingerprint {fingerprint}")
-        ca.retired_at = at
+        ca.retired_at = at.astimezone(dt.UTC)
         ctx.audit(session, "ca.retire", fingerprint, at=at.isoformat())
         return ManagedCAView.of(ca, managed=session.get(ManagedCAKey, ca.id) is not None)
 

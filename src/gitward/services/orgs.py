@@ -35,8 +35,11 @@ def create_enterprise(ctx: Context, name: str) -> dict[str, object]:
         session.add(enterprise)
         session.flush()
         ctx.audit(session, "enterprise.create", name, enterprise_id=enterprise.id)
-        return {"id": enterprise.id, "name": enterprise.name,
-                "created_at": enterprise.created_at.isoformat()}
+        return {
+            "id": enterprise.id,
+            "name": enterprise.name,
+            "created_at": enterprise.created_at.isoformat(),
+        }
 
 
 def create_org(ctx: Context, name: str, *, enterprise: str | None = None) -> OrgView:
@@ -68,8 +71,11 @@ def add_member(ctx: Context, org_name: str, username: str, role: str = "member")
         user = require_user(session, username)
         existing = accounts.membership(session, org.id, user.id)
         if existing is None:
-            session.add(Membership(organization_id=org.id, user_id=user.id, role=chosen,
-                                   created_at=ctx.now()))
+            session.add(
+                Membership(
+                    organization_id=org.id, user_id=user.id, role=chosen, created_at=ctx.now()
+                )
+            )
         else:
             existing.role = chosen  # adding again changes the role, like GitHub's invite
         ctx.audit(session, "org.member.add", org.name, user=user.username, role=chosen.value)
@@ -79,8 +85,10 @@ def add_member(ctx: Context, org_name: str, username: str, role: str = "member")
 def list_members(ctx: Context, org_name: str) -> list[dict[str, str]]:
     with transaction(ctx.engine) as session:
         org = require_org(session, org_name)
-        return [{"user": u.username, "role": m.role.value}
-                for m, u in accounts.list_members(session, org.id)]
+        return [
+            {"user": u.username, "role": m.role.value}
+            for m, u in accounts.list_members(session, org.id)
+        ]
 
 
 def require_certificates(ctx: Context, org_name: str, required: bool) -> OrgView:

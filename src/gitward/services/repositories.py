@@ -28,9 +28,7 @@ def disk_path(ctx: Context, repo: Repository) -> Path:
     return disk.repository_path(ctx.settings.repos_dir, repo.owner_name, repo.name)
 
 
-def _new_repo(
-    ctx: Context, session: Session, owner: User | Organization, name: str
-) -> Repository:
+def _new_repo(ctx: Context, session: Session, owner: User | Organization, name: str) -> Repository:
     owner_name = owner.username if isinstance(owner, User) else owner.name
     if repos.repo_by_owner_and_name(session, owner_name, name):
         raise AlreadyExists(f"repository {owner_name}/{name} already exists")
@@ -85,8 +83,11 @@ def grant(ctx: Context, full_name: str, username: str, permission: str) -> dict[
         user = require_user(session, username)
         existing = repos.collaborator(session, repo.id, user.id)
         if existing is None:
-            session.add(Collaborator(repository_id=repo.id, user_id=user.id, permission=level,
-                                     created_at=ctx.now()))
+            session.add(
+                Collaborator(
+                    repository_id=repo.id, user_id=user.id, permission=level, created_at=ctx.now()
+                )
+            )
         else:
             existing.permission = level
         ctx.audit(session, "repo.grant", repo.full_name, user=user.username, permission=level.value)
@@ -105,8 +106,9 @@ def clone_urls(ctx: Context, full_name: str) -> list[str]:
         users = ["git"]
         if repo.owner_organization_id is not None:
             users.append(f"org-{repo.owner_organization_id}")
-        return [ssh_url(u, ctx.settings.hostname, ctx.settings.ssh_port, repo.full_name)
-                for u in users]
+        return [
+            ssh_url(u, ctx.settings.hostname, ctx.settings.ssh_port, repo.full_name) for u in users
+        ]
 
 
 def ssh_url(user: str, host: str, port: int, full_name: str) -> str:
@@ -134,6 +136,7 @@ def add_deploy_key(
         )
         session.add(row)
         session.flush()
-        ctx.audit(session, "deploy_key.add", repo.full_name, fingerprint=key.fingerprint,
-                  write=write)
+        ctx.audit(
+            session, "deploy_key.add", repo.full_name, fingerprint=key.fingerprint, write=write
+        )
         return KeyView.of(row)

@@ -38,7 +38,7 @@ from gitward.store.models import CertificateAuthority, Revocation, RevocationKin
 from gitward.store.queries import keys
 from gitward.store.queries import revocations as queries
 
-MAX_SERIAL = 2**63 - 1  # the column is a signed 64-bit integer
+MAX_SERIAL = 2**64 - 1
 
 
 def sha1_fingerprint(blob: bytes) -> str:
@@ -126,14 +126,26 @@ class RevocationView(View):
 
     @classmethod
     def of(cls, row: Revocation, description: str = "") -> RevocationView:
-        return cls(row.id, row.kind.value, row.ca_fingerprint, row.serial_min, row.serial_max,
-                   row.key_id, row.fingerprint, row.reason, description or describe(row))
+        return cls(
+            row.id,
+            row.kind.value,
+            row.ca_fingerprint,
+            row.serial_min,
+            row.serial_max,
+            row.key_id,
+            row.fingerprint,
+            row.reason,
+            description or describe(row),
+        )
 
 
 def describe(row: Revocation) -> str:
     if row.kind is RevocationKind.SERIAL:
-        serials = (f"serial {row.serial_min}" if row.serial_min == row.serial_max
-                   else f"serials {row.serial_min}-{row.serial_max}")
+        serials = (
+            f"serial {row.serial_min}"
+            if row.serial_min == row.serial_max
+            else f"serials {row.serial_min}-{row.serial_max}"
+        )
         return f"{serials} of CA {row.ca_fingerprint}"
     if row.kind is RevocationKind.KEY_ID:
         where = f"CA {row.ca_fingerprint}" if row.ca_fingerprint else "every CA"
@@ -171,9 +183,17 @@ def revoke_serial(
     if not 1 <= serial <= MAX_SERIAL:
         raise InvalidInput(f"the serial must be between 1 and {MAX_SERIAL}")
     with transaction(ctx.engine) as session:
-        row = Revocation(kind=RevocationKind.SERIAL, ca_fingerprint=ca_fp, serial_min=serial,
-                         serial_max=serial, reason=reason, created_at=ctx.now())
-        return _one(session, ctx, row, ca_known=keys.ca_by_fingerprint(session, ca_fp) is not None)
+        ca = keys.ca_by_fingerprint(session, ca_fp)
+        row = Revocation(
+            kind=RevocationKind.SERIAL,
+            ca_fingerprint=ca_fp,
+            serial_min=serial,
+            serial_max=serial,
+            reason=reason,
+            created_at=ctx.now(),
+            public_key=ca.public_key if ca else None,
+        )
+        return _one(session, ctx, row, ca_known=ca is not None)
 
 
 def revoke_key_id(
@@ -183,10 +203,17 @@ def revoke_key_id(
         raise InvalidInput("the key id must be 1 to 1024 characters")
     ca_fp = _check_fingerprint(ca_fingerprint) if ca_fingerprint else None
     with transaction(ctx.engine) as session:
-        row = Revocation(kind=RevocationKind.KEY_ID, ca_fingerprint=ca_fp, key_id=key_id,
-                         reason=reason, created_at=ctx.now())
-        known = ca_fp is None or keys.ca_by_fingerprint(session, ca_fp) is not None
-        return _one(session, ctx, row, ca_known=known)
+        ca = keys.ca_by_fingerprint(session, ca_fp) if ca_fp else None
+        # public_key: the CA's key line, so a KRL export can name the CA (see services/krl).
+        row = Revocation(
+            kind=RevocationKind.KEY_ID,
+            ca_fingerprint=ca_fp,
+            key_id=key_id,
+            reason=reason,
+            created_at=ctx.now(),
+            public_key=ca.public_key if ca else None,
+        )
+        return _one(session, ctx, row, ca_known=ca_fp is None or ca is not None)
 
 
 def _one(session: Session, ctx: Context, row: Revocation, *, ca_known: bool) -> RevocationView:
@@ -214,11 +241,19 @@ def revoke_key(ctx: Context, data: bytes, reason: str = "") -> RevocationView:
             return _one(session, ctx, _certificate_row(cert, reason, now), ca_known=True)
     key = validate_public_key_upload(data, KeyPurpose.CA)
     with transaction(ctx.engine) as session:
-        row = Revocation(kind=RevocationKind.KEY, fingerprint=key.fingerprint,
-                         public_key=key.openssh_line, reason=reason, created_at=now)
+        row = Revocation(
+            kind=RevocationKind.KEY,
+            fingerprint=key.fingerprint,
+            public_key=key.openssh_line,
+            reason=reason,
+            created_at=now,
+        )
         ca = keys.ca_by_fingerprint(session, key.fingerprint)
-        description = (f"certificate authority {key.fingerprint} ({ca.title})" if ca
-                       else f"key {key.fingerprint}")
+        description = (
+            f"certificate authority {key.fingerprint} ({ca.title})"
+            if ca
+            else f"key {key.fingerprint}"
+        )
         existing = queries.same_revocation(session, row)
         if existing is not None:
             return RevocationView.of(existing, description + " (already revoked)")

@@ -125,14 +125,20 @@ def _decide_plain_key(session: Session, blob: bytes) -> AuthResult:
 
 
 def _decide_certificate(
-    ctx: Context, session: Session, org_id: int | None, blob: bytes, peer: str,
+    ctx: Context,
+    session: Session,
+    org_id: int | None,
+    blob: bytes,
+    peer: str,
     now: dt.datetime,
 ) -> AuthResult:
     try:
         cert = parse_certificate(blob)
     except CertificateError as exc:
         return _refused(Reason.CERT_UNPARSABLE, exc.cause, "unparsable certificate")
-    label = f"certificate serial {cert.serial} id {cert.key_id!r} ({cert.signature_key_fingerprint})"
+    label = (
+        f"certificate serial {cert.serial} id {cert.key_id!r} ({cert.signature_key_fingerprint})"
+    )
     row = keys.ca_by_fingerprint(session, cert.signature_key_fingerprint)
     if org_id is not None and not _org_trusts(session, org_id, row):
         return _refused(Reason.CERT_UNTRUSTED_CA, f"org-{org_id} does not trust this CA", label)
@@ -148,7 +154,9 @@ def _decide_certificate(
     )
     if decision.allowed and user is not None and row is not None:
         credential = CertificateCredential(user, trusted_ca(row), cert)
-        return AuthResult(True, decision, credential=credential, label=f"{label} of {user.username}")
+        return AuthResult(
+            True, decision, credential=credential, label=f"{label} of {user.username}"
+        )
     if decision.explainable:
         return AuthResult(True, decision, refusal=decision, label=label)
     return AuthResult(False, decision, label=label)
@@ -185,18 +193,36 @@ def _touch_key(session: Session, blob: bytes, now: dt.datetime) -> None:
 
 
 def _audit_auth(
-    ctx: Context, session: Session, result: AuthResult, ssh_username: str, peer: str,
+    ctx: Context,
+    session: Session,
+    result: AuthResult,
+    ssh_username: str,
+    peer: str,
     signed: bool,
 ) -> None:
     decision = result.refusal or result.decision
     outcome = "ok" if result.accepted and result.refusal is None else "denied"
     ctx.audit(
-        session, "ssh.auth", result.label, outcome=outcome, peer=peer, actor="sshd",
-        ssh_username=ssh_username[:64], signed=signed, reason=decision.reason.value,
+        session,
+        "ssh.auth",
+        result.label,
+        outcome=outcome,
+        peer=peer,
+        actor="sshd",
+        ssh_username=ssh_username[:64],
+        signed=signed,
+        reason=decision.reason.value,
         detail=decision.detail,
     )
-    log.info("ssh_auth", outcome=outcome, peer=peer, ssh_user=ssh_username[:64],
-             credential=result.label, reason=decision.reason.value, detail=decision.detail)
+    log.info(
+        "ssh_auth",
+        outcome=outcome,
+        peer=peer,
+        ssh_user=ssh_username[:64],
+        credential=result.label,
+        reason=decision.reason.value,
+        detail=decision.detail,
+    )
 
 
 @dataclass(frozen=True)
@@ -209,7 +235,12 @@ class CommandResult:
 
 
 def authorize_command(
-    ctx: Context, *, credential: Credential, ssh_username: str, command_line: str, peer: str,
+    ctx: Context,
+    *,
+    credential: Credential,
+    ssh_username: str,
+    command_line: str,
+    peer: str,
     who: str,
 ) -> CommandResult:
     try:
@@ -229,7 +260,10 @@ def authorize_command(
 
 
 def _decide_command(
-    ctx: Context, session: Session, credential: Credential, ssh_username: str,
+    ctx: Context,
+    session: Session,
+    credential: Credential,
+    ssh_username: str,
     command: GitCommand,
 ) -> CommandResult:
     row = repos.repo_by_owner_and_name(session, command.owner, command.name)
@@ -255,28 +289,47 @@ def _decide_command(
 
 
 def _audit_command(
-    ctx: Context, session: Session, command: GitCommand, result: CommandResult,
-    ssh_username: str, peer: str, who: str,
+    ctx: Context,
+    session: Session,
+    command: GitCommand,
+    result: CommandResult,
+    ssh_username: str,
+    peer: str,
+    who: str,
 ) -> None:
     outcome = "ok" if result.decision.allowed else "denied"
     ctx.audit(
-        session, command.service, command.repo_path, outcome=outcome, peer=peer, actor=who,
-        ssh_username=ssh_username[:64], reason=result.decision.reason.value,
+        session,
+        command.service,
+        command.repo_path,
+        outcome=outcome,
+        peer=peer,
+        actor=who,
+        ssh_username=ssh_username[:64],
+        reason=result.decision.reason.value,
         detail=result.decision.detail,
     )
     _log_command(ctx, command, result, ssh_username, peer, who)
 
 
 def _log_command(
-    ctx: Context, command: GitCommand | None, result: CommandResult, ssh_username: str,
-    peer: str, who: str,
+    ctx: Context,
+    command: GitCommand | None,
+    result: CommandResult,
+    ssh_username: str,
+    peer: str,
+    who: str,
 ) -> None:
     log.info(
-        "git_command", outcome="ok" if result.decision.allowed else "denied", peer=peer,
-        ssh_user=ssh_username[:64], credential=who,
+        "git_command",
+        outcome="ok" if result.decision.allowed else "denied",
+        peer=peer,
+        ssh_user=ssh_username[:64],
+        credential=who,
         service=command.service if command else None,
         repo=command.repo_path if command else None,
-        reason=result.decision.reason.value, detail=result.decision.detail,
+        reason=result.decision.reason.value,
+        detail=result.decision.detail,
     )
 
 

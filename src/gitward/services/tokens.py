@@ -54,8 +54,16 @@ class TokenView(View):
 
     @classmethod
     def of(cls, token: AccessToken, user: User) -> TokenView:
-        return cls(token.id, user.username, token.hint, token.scopes.split(), token.title,
-                   token.created_at, token.expires_at, token.revoked_at)
+        return cls(
+            token.id,
+            user.username,
+            token.hint,
+            token.scopes.split(),
+            token.title,
+            token.created_at,
+            token.expires_at,
+            token.revoked_at,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,9 @@ def parse_expiry(spec: str, now: dt.datetime) -> dt.datetime:
                 raise InvalidInput(f"the time {text!r} needs a zone, e.g. {text}Z")
         else:
             at = now + dt.timedelta(seconds=parse_interval(text.lstrip("+")))
-    except ValueError as exc:
+    except (ValueError, InvalidInput) as exc:
+        if isinstance(exc, InvalidInput) and "needs a zone" in exc.message:
+            raise
         raise InvalidInput(
             f"invalid expiry {text[:40]!r}: write an interval like 30d or a date like 2027-01-31"
         ) from exc
@@ -126,15 +136,25 @@ def create_token(
     with transaction(ctx.engine) as session:
         user = require_user(session, username)
         row = AccessToken(
-            user_id=user.id, token_hash=hash_token(secret), hint=secret[:8],
-            scopes=" ".join(sorted(set(scopes or (SCOPE_ISSUE,)))), title=title,
-            created_at=now, expires_at=expires_at,
+            user_id=user.id,
+            token_hash=hash_token(secret),
+            hint=secret[:8],
+            scopes=" ".join(sorted(set(scopes or (SCOPE_ISSUE,)))),
+            title=title,
+            created_at=now,
+            expires_at=expires_at,
         )
         session.add(row)
         session.flush()
         # The audit names the token by id and hint, never the secret.
-        ctx.audit(session, "token.create", user.username, token_id=row.id, hint=row.hint,
-                  scopes=row.scopes)
+        ctx.audit(
+            session,
+            "token.create",
+            user.username,
+            token_id=row.id,
+            hint=row.hint,
+            scopes=row.scopes,
+        )
         return CreatedToken(secret, TokenView.of(row, user))
 
 
@@ -156,7 +176,11 @@ def revoke_token(ctx: Context, token_id: int) -> TokenView:
 
 
 def authenticate(
-    session: Session, token: str | None, now: dt.datetime, scope: str, *,
+    session: Session,
+    token: str | None,
+    now: dt.datetime,
+    scope: str,
+    *,
     also: tuple[str, ...] = (),
 ) -> Caller:
     """The caller a bearer token speaks for, if the token is valid now and has ``scope``
@@ -166,8 +190,9 @@ def authenticate(
     unknown token from a revoked one; the cause (for the log) does.
     """
     if not token:
-        raise Unauthenticated("authentication required: send Authorization: Bearer TOKEN",
-                              cause="no token")
+        raise Unauthenticated(
+            "authentication required: send Authorization: Bearer TOKEN", cause="no token"
+        )
     if not token.startswith(PREFIX) or len(token) != _TOKEN_LENGTH:
         raise Unauthenticated(_BAD_TOKEN, cause="malformed token")
     digest = hash_token(token)
@@ -179,12 +204,14 @@ def authenticate(
     if row.revoked_at is not None:
         raise Unauthenticated(_BAD_TOKEN, cause=f"token {row.id} revoked")
     if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthenticated("the access token has expired: create a new one",
-                              cause=f"token {row.id} expired")
+        raise Unauthenticated(
+            "the access token has expired: create a new one", cause=f"token {row.id} expired"
+        )
     caller = Caller(user, row)
     if not caller.scopes & {scope, *also}:
-        raise InsufficientScope(f"the access token lacks the {scope} scope",
-                                cause=f"token {row.id} scopes {row.scopes}")
+        raise InsufficientScope(
+            f"the access token lacks the {scope} scope", cause=f"token {row.id} scopes {row.scopes}"
+        )
     if user.suspended:
         raise PermissionDenied("your account is suspended", cause=f"user {user.id} suspended")
     return caller

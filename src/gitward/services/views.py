@@ -30,8 +30,14 @@ class UserView(View):
 
     @classmethod
     def of(cls, user: User) -> UserView:
-        return cls(user.id, user.username, user.created_at, user.renamed_at, user.suspended,
-                   user.site_admin)
+        return cls(
+            user.id,
+            user.username,
+            user.created_at,
+            user.renamed_at,
+            user.suspended,
+            user.site_admin,
+        )
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,16 @@ class KeyView(View):
 
     @classmethod
     def of(cls, key: SSHKey) -> KeyView:
-        return cls(key.id, key.fingerprint, key.key_type, key.title, key.public_key,
-                   key.created_at, key.last_used_at, key.read_only)
+        return cls(
+            key.id,
+            key.fingerprint,
+            key.key_type,
+            key.title,
+            key.public_key,
+            key.created_at,
+            key.last_used_at,
+            key.read_only,
+        )
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ class StartupLimit:
         try:
             parts = [int(p) for p in spec.split(":")]
         except ValueError as exc:
-            raise ConfigurationError(f"max_startups must be N or start:rate:full, not {spec!r}") from exc
+            raise ConfigurationError(
+                f"max_startups must be N or start:rate:full, not {spec!r}"
+            ) from exc
         if len(parts) == 1:
             parts = [parts[0], 100, parts[0]]
         if len(parts) != 3 or not (0 < parts[0] <= parts[2] and 0 <= parts[1] <= 100):
@@ -54,7 +56,9 @@ class StartupLimit:
 def parse_networks(spec: str) -> tuple[Network, ...]:
     try:
         return tuple(
-            ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in spec.split(",")
+            if part.strip()
         )
     except ValueError as exc:
         raise ConfigurationError(f"penalty_exempt must be a CIDR list, not {spec!r}") from exc

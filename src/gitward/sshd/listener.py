@@ -67,7 +67,10 @@ async def start_ssh_server(ctx: Context, host: str, port: int) -> SSHListener:
     )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: GitwardConnection(state, loop, options), host, port, reuse_address=True,
+        lambda: GitwardConnection(state, loop, options),
+        host,
+        port,
+        reuse_address=True,
         backlog=256,
     )
     return SSHListener(server, state, fingerprints(host_keys))

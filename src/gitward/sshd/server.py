@@ -37,7 +37,7 @@ from gitward.keys.wire import WireReader
 from gitward.services import ssh_access
 from gitward.services.context import Context
 from gitward.services.ssh_access import CERT_SUFFIX, AuthResult
-from gitward.sshd.limits import PenaltyBox, StartupLimit, parse_networks
+from gitward.sshd.limits import PenaltyBox, StartupLimit
 
 log = structlog.get_logger("gitward.sshd")
 
@@ -77,8 +77,9 @@ class GitwardConnection(asyncssh.SSHServerConnection):
             state.unauthenticated, random.random()
         ):
             self._refused = True
-            log.warning("connection_refused", peer=self.peer_address,
-                        unauthenticated=state.unauthenticated)
+            log.warning(
+                "connection_refused", peer=self.peer_address, unauthenticated=state.unauthenticated
+            )
             if isinstance(transport, asyncio.Transport):
                 transport.abort()
             else:
@@ -115,12 +116,21 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         if signed:
             problem = self._signature_problem(key_data, msg, signature)
             if problem is not None:
-                log.info("ssh_auth", outcome="denied", peer=self.peer_address,
-                         ssh_user=username[:64], reason=problem)
+                log.info(
+                    "ssh_auth",
+                    outcome="denied",
+                    peer=self.peer_address,
+                    ssh_user=username[:64],
+                    reason=problem,
+                )
                 return self._fail()
         result = await asyncio.to_thread(
-            ssh_access.authenticate, state.ctx, ssh_username=username, key_blob=key_data,
-            peer=self.peer_address, signed=signed,
+            ssh_access.authenticate,
+            state.ctx,
+            ssh_username=username,
+            key_blob=key_data,
+            peer=self.peer_address,
+            signed=signed,
         )
         if not result.accepted:
             return self._fail()

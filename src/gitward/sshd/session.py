@@ -66,8 +66,12 @@ async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]
         return
     assert identity.credential is not None
     result = await asyncio.to_thread(
-        ssh_access.authorize_command, ctx, credential=identity.credential,
-        ssh_username=conn.ssh_username, command_line=process.command, peer=conn.peer_address,
+        ssh_access.authorize_command,
+        ctx,
+        credential=identity.credential,
+        ssh_username=conn.ssh_username,
+        command_line=process.command,
+        peer=conn.peer_address,
         who=_who(conn),
     )
     if not result.decision.allowed or result.command is None or result.repo_dir is None:
@@ -105,14 +109,14 @@ async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningS
         )
     except BaseException:
         service.process.kill()
-        await service.process.wait()
+        await service.wait()
         raise
     try:
         status = await _wait_git(process, service)
     finally:
         if service.process.returncode is None:
             service.process.terminate()
-            await service.process.wait()
+        await service.wait()
     if status < 0:
         with contextlib.suppress(asyncssh.Error, OSError):
             process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
@@ -123,7 +127,7 @@ async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningS
 
 async def _wait_git(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> int:
     closed = asyncio.ensure_future(process.channel.wait_closed())
-    exited = asyncio.ensure_future(service.process.wait())
+    exited = asyncio.ensure_future(service.process.wait())  # spare fds released by caller
     done, _ = await asyncio.wait({closed, exited}, return_when=asyncio.FIRST_COMPLETED)
     if exited not in done:
         # The client went away; git sees EOF on its input and should exit on its own.

@@ -77,8 +77,14 @@ class Permission(enum.StrEnum):
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     # Stored as plain strings with a CHECK, so both backends behave alike.
-    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=16,
-                values_callable=lambda members: [m.value for m in members])
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
 
 
 class User(Base):
@@ -210,9 +216,7 @@ class SSHKey(Base):
 class CertificateAuthority(Base):
     __tablename__ = "certificate_authorities"
     __table_args__ = (
-        CheckConstraint(
-            "(organization_id IS NULL) <> (enterprise_id IS NULL)", name="one_owner"
-        ),
+        CheckConstraint("(organization_id IS NULL) <> (enterprise_id IS NULL)", name="one_owner"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -328,6 +332,24 @@ class IssuedCertificate(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
 
 
+class Uint64(TypeDecorator[int]):
+    """An unsigned 64-bit integer (an SSH certificate serial) in a signed BIGINT column.
+
+    Stored as ``value - 2**63``: order-preserving, so range queries and CHECKs work on the
+    stored numbers, and every serial a KRL can name (up to 2**64-1) fits on both backends.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+    OFFSET = 2**63
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        return None if value is None else value - self.OFFSET
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value) + self.OFFSET
+
+
 class RevocationKind(enum.StrEnum):
     SERIAL = "serial"  # serials serial_min..serial_max under the CA ca_fingerprint
     KEY_ID = "key_id"  # a key id under ca_fingerprint, or under every CA when that is NULL
@@ -362,8 +384,8 @@ class Revocation(Base):
         _enum(RevocationKind, "revocation_kind"), nullable=False
     )
     ca_fingerprint: Mapped[str | None] = mapped_column(String(64))
-    serial_min: Mapped[int | None] = mapped_column(BigInteger)
-    serial_max: Mapped[int | None] = mapped_column(BigInteger)
+    serial_min: Mapped[int | None] = mapped_column(Uint64)  # stored offset, see Uint64
+    serial_max: Mapped[int | None] = mapped_column(Uint64)
     key_id: Mapped[str | None] = mapped_column(String(1024))
     # "SHA256:..." of a key or certificate blob; "SHA1:..." only for KRL-imported SHA-1 hashes.
     fingerprint: Mapped[str | None] = mapped_column(String(64))

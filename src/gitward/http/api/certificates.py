@@ -33,21 +33,25 @@ class CertificateRequestBody(BaseModel):
         examples=["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI... alice@laptop"],
     )
     organization: str | None = Field(
-        default=None, max_length=39,
+        default=None,
+        max_length=39,
         description="The organization whose CA signs; optional when only one of yours issues.",
     )
     validity: str | None = Field(
-        default=None, max_length=64,
+        default=None,
+        max_length=64,
         description="How long the certificate lives, as an interval (30m, 8h, 1d, +1d). "
         "Default: the server's default, at most the organization's cap (24h unless set).",
         examples=["8h"],
     )
     bind_source_address: bool = Field(
-        default=False, description="Restrict the certificate to the address this request "
+        default=False,
+        description="Restrict the certificate to the address this request "
         "comes from (a source-address critical option).",
     )
     options: list[str] = Field(
-        default_factory=list, max_length=16,
+        default_factory=list,
+        max_length=16,
         description="Restrictions in ssh-keygen -O form: no-pty, no-x11-forwarding, "
         "no-agent-forwarding, no-port-forwarding, no-user-rc, force-command=CMD, "
         "source-address=CIDR[,CIDR...].",
@@ -114,7 +118,10 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 @router.post(
-    "", status_code=201, response_model=IssuedCertificateResponse, responses=_ERRORS,
+    "",
+    status_code=201,
+    response_model=IssuedCertificateResponse,
+    responses=_ERRORS,
     summary="Get a certificate for your own key",
 )
 async def issue_certificate(
@@ -128,8 +135,11 @@ async def issue_certificate(
     (clients with clocks a little behind); the lifetime cap counts from now.
     """
     issue = IssueRequest(
-        public_key=body.public_key, organization=body.organization, validity=body.validity,
-        bind_source_address=body.bind_source_address, options=tuple(body.options),
+        public_key=body.public_key,
+        organization=body.organization,
+        validity=body.validity,
+        bind_source_address=body.bind_source_address,
+        options=tuple(body.options),
         peer=request.client.host if request.client else None,
     )
     issuer = _issuer(request)
@@ -138,7 +148,9 @@ async def issue_certificate(
 
 
 @router.get(
-    "", response_model=CertificateList, responses=_ERRORS,
+    "",
+    response_model=CertificateList,
+    responses=_ERRORS,
     summary="List issued certificates (yours; everyone's for site admins)",
 )
 async def list_certificates(

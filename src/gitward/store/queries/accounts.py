@@ -31,9 +31,7 @@ def list_enterprises(session: Session) -> Sequence[Enterprise]:
 
 
 def org_by_name(session: Session, name: str) -> Organization | None:
-    return session.scalar(
-        select(Organization).where(func.lower(Organization.name) == name.lower())
-    )
+    return session.scalar(select(Organization).where(func.lower(Organization.name) == name.lower()))
 
 
 def org_by_id(session: Session, org_id: int) -> Organization | None:

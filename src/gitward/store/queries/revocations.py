@@ -69,14 +69,16 @@ def all_revocations(session: Session, ca_fingerprint: str | None = None) -> Sequ
 def same_revocation(session: Session, row: Revocation) -> Revocation | None:
     """An existing row revoking exactly what ``row`` does (so revoking twice adds nothing)."""
     return session.scalar(
-        select(Revocation).where(
+        select(Revocation)
+        .where(
             Revocation.kind == row.kind,
             _eq(Revocation.ca_fingerprint, row.ca_fingerprint),
             _eq(Revocation.serial_min, row.serial_min),
             _eq(Revocation.serial_max, row.serial_max),
             _eq(Revocation.key_id, row.key_id),
             _eq(Revocation.fingerprint, row.fingerprint),
-        ).limit(1)
+        )
+        .limit(1)
     )
 
 

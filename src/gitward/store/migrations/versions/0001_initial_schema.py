@@ -7,6 +7,8 @@ Create Date: 2026-11-21
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -22,7 +24,7 @@ def _id() -> sa.Column[int]:
     return sa.Column("id", sa.Integer(), primary_key=True)
 
 
-def _created() -> sa.Column[object]:
+def _created() -> sa.Column[dt.datetime]:
     return sa.Column("created_at", TS, nullable=False)
 
 
@@ -30,8 +32,16 @@ def _enum(name: str, *values: str) -> sa.Enum:
     return sa.Enum(*values, name=name, native_enum=False, create_constraint=True, length=16)
 
 
-def _fk(column: str, table: str, ondelete: str, **kw: bool) -> sa.Column[int]:
-    return sa.Column(column, sa.Integer(), sa.ForeignKey(f"{table}.id", ondelete=ondelete), **kw)
+def _fk(
+    column: str, table: str, ondelete: str, *, index: bool = False, primary_key: bool = False
+) -> sa.Column[int]:
+    return sa.Column(
+        column,
+        sa.Integer(),
+        sa.ForeignKey(f"{table}.id", ondelete=ondelete),
+        index=index,
+        primary_key=primary_key,
+    )
 
 
 def upgrade() -> None:
@@ -114,9 +124,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_events",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
         sa.Column("at", TS, nullable=False, index=True),
         sa.Column("actor", sa.String(200), nullable=False),
         sa.Column("action", sa.String(64), nullable=False, index=True),

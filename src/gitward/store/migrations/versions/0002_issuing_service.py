@@ -23,12 +23,21 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def _fk(
-    column: str, table: str, ondelete: str, *, nullable: bool = True, index: bool = False,
+    column: str,
+    table: str,
+    ondelete: str,
+    *,
+    nullable: bool = True,
+    index: bool = False,
     primary_key: bool = False,
 ) -> sa.Column[int]:
     return sa.Column(
-        column, sa.Integer(), sa.ForeignKey(f"{table}.id", ondelete=ondelete),
-        nullable=nullable and not primary_key, index=index, primary_key=primary_key,
+        column,
+        sa.Integer(),
+        sa.ForeignKey(f"{table}.id", ondelete=ondelete),
+        nullable=nullable and not primary_key,
+        index=index,
+        primary_key=primary_key,
     )
 
 
@@ -87,8 +96,14 @@ def upgrade() -> None:
         sa.Column(
             "kind",
             sa.Enum(
-                "serial", "key_id", "key", "certificate", name="revocation_kind",
-                native_enum=False, create_constraint=True, length=16,
+                "serial",
+                "key_id",
+                "key",
+                "certificate",
+                name="revocation_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=16,
             ),
             nullable=False,
         ),
