@@ -44,6 +44,7 @@ certificate never depends on whether the user it names exists.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -151,78 +152,92 @@ def check_certificate(
     revocations: RevocationFacts,
 ) -> Decision:
     """Accept or refuse a user certificate; see the module docstring for the order."""
-    decision = (
-        _check_signer(cert, ca)
-        or _check_content(cert)
-        or _check_standing(cert, now=now, peer=peer, revocations=revocations)
-        or _check_user(cert, certificate_subject(cert, hostname), user)
+    problems = certificate_problems(
+        cert, hostname=hostname, ca=ca, user=user, now=now, peer=peer, revocations=revocations
     )
-    if decision is not None:
-        return decision
+    first = next(problems, None)
+    if first is not None:
+        return first
     assert ca is not None and user is not None  # guaranteed by the checks above
     return allow(f"ca={ca.ca_id} user={user.id} serial={cert.serial} key_id={cert.key_id!r}")
+
+
+def certificate_problems(
+    cert: Certificate,
+    *,
+    hostname: str,
+    ca: TrustedCA | None,
+    user: UserFacts | None,
+    now: int,
+    peer: str,
+    revocations: RevocationFacts,
+) -> Iterator[Decision]:
+    """Every reason to refuse ``cert``, in the documented order (``gitward cert check``
+    lists them all; authentication stops at the first)."""
+    yield from _signer_problems(cert, ca)
+    yield from _content_problems(cert)
+    yield from _standing_problems(cert, now=now, peer=peer, revocations=revocations)
+    yield from _user_problems(cert, certificate_subject(cert, hostname), user)
 
 
 def _refuse(reason: Reason, detail: str) -> Decision:
     return deny(reason, messages.CERT_REFUSED, detail)
 
 
-def _check_signer(cert: Certificate, ca: TrustedCA | None) -> Decision | None:
+def _signer_problems(cert: Certificate, ca: TrustedCA | None) -> Iterator[Decision]:
     signer = cert.signature_key_fingerprint
     if ca is None or ca.revoked:
-        return _refuse(Reason.CERT_UNKNOWN_CA, f"signer={signer}")
+        yield _refuse(Reason.CERT_UNKNOWN_CA, f"signer={signer}")
     if cert.signature_key_is_certificate:
-        return _refuse(Reason.CERT_CA_IS_CERTIFICATE, f"signer type {cert.signature_key_type}")
-    if ca.fingerprint != signer:
-        return _refuse(Reason.CERT_CA_MISMATCH, f"ca={ca.ca_id} signer={signer}")
+        yield _refuse(Reason.CERT_CA_IS_CERTIFICATE, f"signer type {cert.signature_key_type}")
+    if ca is not None and ca.fingerprint != signer:
+        yield _refuse(Reason.CERT_CA_MISMATCH, f"ca={ca.ca_id} signer={signer}")
     if not signature_algorithm_allowed(cert.signature_algorithm):
-        return _refuse(Reason.CERT_SHA1_SIGNATURE, f"algorithm {cert.signature_algorithm}")
-    if not verify_certificate_signature(cert):
-        return _refuse(Reason.CERT_BAD_SIGNATURE, f"ca={ca.ca_id}")
-    return None
+        yield _refuse(Reason.CERT_SHA1_SIGNATURE, f"algorithm {cert.signature_algorithm}")
+    elif not verify_certificate_signature(cert):
+        yield _refuse(Reason.CERT_BAD_SIGNATURE, f"signer={signer}")
 
 
-def _check_content(cert: Certificate) -> Decision | None:
+def _content_problems(cert: Certificate) -> Iterator[Decision]:
     if not cert.is_user_certificate:
-        return _refuse(Reason.CERT_NOT_USER, f"cert type {cert.cert_type}")
+        yield _refuse(Reason.CERT_NOT_USER, f"cert type {cert.cert_type}")
     unknown = unknown_critical_options(cert.critical_options)
     if unknown:
-        return _refuse(Reason.CERT_UNKNOWN_CRITICAL_OPTION, ",".join(unknown)[:200])
+        yield _refuse(Reason.CERT_UNKNOWN_CRITICAL_OPTION, ",".join(unknown)[:200])
     if VERIFY_REQUIRED in cert.critical_options:
-        return _refuse(Reason.CERT_VERIFY_REQUIRED, VERIFY_REQUIRED)
+        yield _refuse(Reason.CERT_VERIFY_REQUIRED, VERIFY_REQUIRED)
     if SOURCE_ADDRESS in cert.critical_options:
         try:
             parse_source_address(cert.critical_options[SOURCE_ADDRESS])
         except CertificateError as exc:
-            return _refuse(Reason.CERT_BAD_SOURCE_ADDRESS, exc.cause)
+            yield _refuse(Reason.CERT_BAD_SOURCE_ADDRESS, exc.cause)
     if cert.never_expires or cert.valid_before - cert.valid_after >= MAX_LIFETIME:
         lifetime = "forever" if cert.never_expires else f"{cert.valid_before - cert.valid_after}s"
-        return _refuse(Reason.CERT_LIFETIME_TOO_LONG, lifetime)
-    return None
+        yield _refuse(Reason.CERT_LIFETIME_TOO_LONG, lifetime)
 
 
-def _check_standing(
+def _standing_problems(
     cert: Certificate, *, now: int, peer: str, revocations: RevocationFacts
-) -> Decision | None:
+) -> Iterator[Decision]:
     revoked = _revoked_by(cert, revocations)
     if revoked:
-        return deny(Reason.CERT_REVOKED, messages.CERT_REVOKED, revoked, explainable=True)
+        yield deny(Reason.CERT_REVOKED, messages.CERT_REVOKED, revoked, explainable=True)
     if now < cert.valid_after:
         detail = f"valid_after={cert.valid_after} now={now}"
-        return deny(
-            Reason.CERT_NOT_YET_VALID, messages.CERT_NOT_YET_VALID, detail, explainable=True
-        )
+        yield deny(Reason.CERT_NOT_YET_VALID, messages.CERT_NOT_YET_VALID, detail, explainable=True)
     if now >= cert.valid_before:
         detail = f"valid_before={cert.valid_before} now={now}"
-        return deny(Reason.CERT_EXPIRED, messages.CERT_EXPIRED, detail, explainable=True)
+        yield deny(Reason.CERT_EXPIRED, messages.CERT_EXPIRED, detail, explainable=True)
     if SOURCE_ADDRESS in cert.critical_options:
-        networks = parse_source_address(cert.critical_options[SOURCE_ADDRESS])
+        try:
+            networks = parse_source_address(cert.critical_options[SOURCE_ADDRESS])
+        except CertificateError:
+            return  # already reported as cert.bad_source_address
         if not source_address_allows(networks, peer):
             detail = f"peer={peer}"
-            return deny(
+            yield deny(
                 Reason.CERT_SOURCE_ADDRESS, messages.CERT_SOURCE_ADDRESS, detail, explainable=True
             )
-    return None
 
 
 def _revoked_by(cert: Certificate, revocations: RevocationFacts) -> str:
@@ -238,17 +253,20 @@ def _revoked_by(cert: Certificate, revocations: RevocationFacts) -> str:
     return ""
 
 
-def _check_user(
+def _user_problems(
     cert: Certificate, subject: CertificateSubject, user: UserFacts | None
-) -> Decision | None:
+) -> Iterator[Decision]:
     if subject.lookup is None:
-        return _refuse(Reason.CERT_NO_SUBJECT, "no valid login@/id@ extension for our host")
+        yield _refuse(Reason.CERT_NO_SUBJECT, "no valid login@/id@ extension for our host")
+        return
     if user is None:
-        return _refuse(Reason.CERT_UNKNOWN_USER, f"subject {subject.lookup}")
+        yield _refuse(Reason.CERT_UNKNOWN_USER, f"subject {subject.lookup}")
+        return
     if not _names_user(subject, user):
-        return _refuse(Reason.CERT_SUBJECT_MISMATCH, f"subject {subject.lookup} user={user.id}")
+        yield _refuse(Reason.CERT_SUBJECT_MISMATCH, f"subject {subject.lookup} user={user.id}")
+        return
     if user.suspended:
-        return deny(
+        yield deny(
             Reason.USER_SUSPENDED, messages.ACCOUNT_SUSPENDED, f"user={user.id}", explainable=True
         )
     if subject.user_id is None:  # named by login only: was the name already this user's?
@@ -256,8 +274,7 @@ def _check_user(
         latest = max(user.created_at, user.renamed_at or user.created_at)
         if latest > limit:
             detail = f"user={user.id} created/renamed at {latest}, valid_after={cert.valid_after}"
-            return _refuse(Reason.CERT_USER_TOO_NEW, detail)
-    return None
+            yield _refuse(Reason.CERT_USER_TOO_NEW, detail)
 
 
 def _names_user(subject: CertificateSubject, user: UserFacts) -> bool:

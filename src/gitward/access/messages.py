@@ -14,6 +14,7 @@ CERT_EXPIRED: Final = "This SSH certificate has expired."
 CERT_NOT_YET_VALID: Final = "This SSH certificate is not yet valid."
 CERT_SOURCE_ADDRESS: Final = "This SSH certificate may not be used from this address."
 CERT_REVOKED: Final = "This SSH certificate has been revoked."
+KEY_REVOKED: Final = "This SSH key has been revoked."
 # Every other certificate refusal: the reason goes to the audit log only, since a precise
 # answer ("unknown CA", "no such user") would let anyone probe our configuration.
 CERT_REFUSED: Final = "This SSH certificate is not accepted here."

@@ -7,6 +7,7 @@ import click
 from gitward import __version__
 from gitward.cli.accounts import enterprise_group, key_group, org_group, user_group
 from gitward.cli.cert import cert_group
+from gitward.cli.cert_check import check_cmd as _register_cert_check  # noqa: F401
 from gitward.cli.context import settings_options
 from gitward.cli.keys import keys_group
 from gitward.cli.krl import krl_group

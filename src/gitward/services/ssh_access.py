@@ -25,15 +25,21 @@ from gitward.access.facts import (
     CertificateCredential,
     Credential,
     DeployKeyCredential,
+    TrustedCA,
     UserFacts,
     UserKeyCredential,
 )
-from gitward.access.identity import certificate_subject, check_certificate
+from gitward.access.identity import (
+    certificate_problems,
+    certificate_subject,
+    check_certificate,
+)
 from gitward.ca.certificate import Certificate, parse_certificate
 from gitward.errors import CertificateError, GitwardError
 from gitward.git import repos as disk
 from gitward.git.commands import GitCommand, parse_git_command
 from gitward.keys.upload import sha256_fingerprint
+from gitward.services import revocation
 from gitward.services.context import Context
 from gitward.services.facts import permission_on, repo_facts, trusted_ca, user_facts
 from gitward.store.db import Session, transaction
@@ -110,6 +116,10 @@ def _decide_plain_key(session: Session, blob: bytes) -> AuthResult:
     row = keys.key_by_fingerprint(session, fingerprint)
     if row is None:
         return _refused(Reason.KEY_UNKNOWN, "no such key", f"key {fingerprint}")
+    if revocation.key_revoked(session, fingerprint, blob):
+        # Let the login through only to say why: "revoked", like a revoked certificate.
+        refusal = deny(Reason.KEY_REVOKED, messages.KEY_REVOKED, fingerprint, explainable=True)
+        return AuthResult(True, refusal, refusal=refusal, label=f"revoked key {fingerprint}")
     if row.repository_id is not None:
         credential: Credential = DeployKeyCredential(
             row.repository_id, write=not row.read_only, key_fingerprint=fingerprint
@@ -143,23 +153,37 @@ def _decide_certificate(
     if org_id is not None and not _org_trusts(session, org_id, row):
         return _refused(Reason.CERT_UNTRUSTED_CA, f"org-{org_id} does not trust this CA", label)
     user = _certificate_user(ctx, session, cert)
+    ca = certificate_authority(session, row, now)
     decision = check_certificate(
         cert,
         hostname=ctx.settings.hostname,
-        ca=trusted_ca(row) if row else None,
+        ca=ca,
         user=user,
         now=int(now.timestamp()),
         peer=peer,
-        revocations=NO_REVOCATIONS,
+        revocations=revocation.revocation_facts_for(session, cert, ca.ca_id)
+        if ca
+        else NO_REVOCATIONS,
     )
-    if decision.allowed and user is not None and row is not None:
-        credential = CertificateCredential(user, trusted_ca(row), cert)
+    if decision.allowed and user is not None and ca is not None:
+        credential = CertificateCredential(user, ca, cert)
         return AuthResult(
             True, decision, credential=credential, label=f"{label} of {user.username}"
         )
     if decision.explainable:
         return AuthResult(True, decision, refusal=decision, label=label)
     return AuthResult(False, decision, label=label)
+
+
+def certificate_authority(
+    session: Session, row: CertificateAuthority | None, now: dt.datetime
+) -> TrustedCA | None:
+    """The registered CA as the policy sees it: revoked when its key was revoked or its
+    retirement date has passed (rotation: the old CA is trusted until then)."""
+    if row is None:
+        return None
+    retired = row.retired_at is not None and row.retired_at <= now
+    return trusted_ca(row, revoked=retired or revocation.ca_revoked(session, row.id))
 
 
 def _org_trusts(session: Session, org_id: int, ca: CertificateAuthority | None) -> bool:
@@ -242,7 +266,11 @@ def authorize_command(
     command_line: str,
     peer: str,
     who: str,
+    label: str = "",
 ) -> CommandResult:
+    """May ``credential`` run ``command_line``? ``who`` is the user (or deploy key), the
+    audit's actor; ``label`` the credential itself (key fingerprint, or certificate serial,
+    key id and CA)."""
     try:
         command = parse_git_command(command_line)
     except GitwardError as exc:
@@ -252,7 +280,7 @@ def authorize_command(
     try:
         with transaction(ctx.engine) as session:
             result = _decide_command(ctx, session, credential, ssh_username, command)
-            _audit_command(ctx, session, command, result, ssh_username, peer, who)
+            _audit_command(ctx, session, command, result, ssh_username, peer, who, label)
             return result
     except GitwardError as exc:
         log.error("authorize_failed_closed", cause=exc.cause, peer=peer)
@@ -296,6 +324,7 @@ def _audit_command(
     ssh_username: str,
     peer: str,
     who: str,
+    label: str,
 ) -> None:
     outcome = "ok" if result.decision.allowed else "denied"
     ctx.audit(
@@ -306,6 +335,7 @@ def _audit_command(
         peer=peer,
         actor=who,
         ssh_username=ssh_username[:64],
+        credential=label,
         reason=result.decision.reason.value,
         detail=result.decision.detail,
     )
@@ -338,3 +368,85 @@ def deploy_key_repository(ctx: Context, repo_id: int) -> str:
     with transaction(ctx.engine) as session:
         repo = repos.repo_by_id(session, repo_id)
         return repo.full_name if repo else "deploy key"
+
+
+@dataclass(frozen=True)
+class CertificateCheck:
+    """What `gitward cert check` reports: would the server accept this certificate?"""
+
+    user: str | None
+    ca: str | None
+    problems: tuple[Decision, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.problems
+
+
+def check_certificate_offline(
+    ctx: Context,
+    cert: Certificate,
+    *,
+    repo: str,
+    operation: str,
+    ssh_username: str,
+    peer: str,
+    at: dt.datetime,
+) -> CertificateCheck:
+    """Every reason the server would refuse ``cert`` for ``operation`` ('read' or 'write')
+    on ``repo``, judged from the database as it is now and the clock at ``at``."""
+    service = "git-receive-pack" if operation == "write" else "git-upload-pack"
+    command = parse_git_command(f"{service} '{repo}'")
+    with transaction(ctx.engine) as session:
+        row = keys.ca_by_fingerprint(session, cert.signature_key_fingerprint)
+        ca = certificate_authority(session, row, at)
+        user = _certificate_user(ctx, session, cert)
+        revocations = (
+            revocation.revocation_facts_for(session, cert, ca.ca_id) if ca else NO_REVOCATIONS
+        )
+        problems = list(
+            certificate_problems(
+                cert,
+                hostname=ctx.settings.hostname,
+                ca=ca,
+                user=user,
+                now=int(at.timestamp()),
+                peer=peer,
+                revocations=revocations,
+            )
+        )
+        problems += _username_problems(session, ssh_username, row)
+        if ca is not None and user is not None:
+            credential = CertificateCredential(user, ca, cert)
+            verdict = _decide_command(ctx, session, credential, ssh_username, command).decision
+            if not verdict.allowed and verdict.reason not in {p.reason for p in problems}:
+                problems.append(verdict)
+        owner = _ca_owner(row)
+    return CertificateCheck(user.username if user else None, owner, tuple(problems))
+
+
+def _username_problems(
+    session: Session, ssh_username: str, row: CertificateAuthority | None
+) -> list[Decision]:
+    username = parse_ssh_username(ssh_username)
+    if username is None:
+        return [deny(Reason.SSH_BAD_USERNAME, messages.INVALID_SSH_USERNAME, ssh_username[:64])]
+    if username.org_id is not None and not _org_trusts(session, username.org_id, row):
+        detail = f"org-{username.org_id} does not trust this CA"
+        return [deny(Reason.CERT_UNTRUSTED_CA, messages.CERT_REFUSED, detail)]
+    return []
+
+
+def _ca_owner(row: CertificateAuthority | None) -> str | None:
+    if row is None:
+        return None
+    if row.organization is not None:
+        return f"organization {row.organization.name}"
+    return f"enterprise {row.enterprise.name}" if row.enterprise else None
+
+
+def certificate_user(ctx: Context, cert: Certificate) -> str | None:
+    """The Gitward user ``cert`` names on this server (by login@/id@ for our hostname)."""
+    with transaction(ctx.engine) as session:
+        user = _certificate_user(ctx, session, cert)
+        return user.username if user else None

@@ -73,6 +73,7 @@ async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]
         command_line=process.command,
         peer=conn.peer_address,
         who=_who(conn),
+        label=identity.label,
     )
     if not result.decision.allowed or result.command is None or result.repo_dir is None:
         await _refuse(process, result.decision.message or "Repository not found.")
