@@ -9,7 +9,14 @@ from gitward.services.context import Context, open_context
 from gitward.settings import Settings
 from tests.e2e.harness import HOSTNAME, Client, Server, keygen, needs_openssh, server_env
 
-pytestmark = needs_openssh
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # (a module-level pytestmark in a conftest applies to nothing: mark each item here)
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(needs_openssh)
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="module")
