@@ -41,7 +41,7 @@ from gitward.ca.sign import (
 )
 from gitward.ca.validity import parse_interval, parse_validity
 from gitward.errors import CertificateError, GitwardError, InvalidInput, PermissionDenied
-from gitward.keys.upload import KeyPurpose, validate_public_key_upload
+from gitward.keys.upload import KeyPurpose, UploadedKey, validate_public_key_upload
 from gitward.services import ca_secret, managed_ca, revocation, tokens
 from gitward.services.context import Context
 from gitward.services.views import View
@@ -185,14 +185,9 @@ class Issuer:
             caller = tokens.authenticate(session, token, now, tokens.SCOPE_ISSUE)
             user = caller.user
             key = validate_public_key_upload(request.public_key.encode("utf-8"), KeyPurpose.USER)
-            if revocation.key_revoked(session, key.fingerprint, key.blob):
-                raise KeyRevoked(
-                    "this key is revoked: generate a new key",
-                    cause=f"revoked key {key.fingerprint}",
-                )
             options = _options(request, user, ctx.settings.hostname)
-            org = _organization(session, user, request.organization, now)
-            ca, managed = _certificate_authority(session, org, now)
+            org, found = _organization(session, user, request.organization, now)
+            ca, managed = _certificate_authority(session, org, found, key)
             valid_after, valid_before = _validity(request.validity, org, ctx, now, ca)
             row = IssuedCertificate(
                 key_id="",
@@ -323,7 +318,10 @@ def _plain_address(peer: str) -> str:
     return str(address)
 
 
-def _organization(session: Session, user: User, name: str | None, now: dt.datetime) -> Organization:
+def _organization(
+    session: Session, user: User, name: str | None, now: dt.datetime
+) -> tuple[Organization, tuple[CertificateAuthority, ManagedCAKey] | None]:
+    """The organization to issue for, and its signing CA if there is one."""
     if name is not None:
         org = accounts.org_by_name(session, name)
         # The same answer whether or not the organization exists: no probing for names.
@@ -332,11 +330,11 @@ def _organization(session: Session, user: User, name: str | None, now: dt.dateti
                 f"you are not a member of an organization named {name[:39]!r}",
                 cause=f"user {user.id}: org {name!r} missing or not a member",
             )
-        return org
+        return org, _pick_ca(session, org, now)
     candidates = [
-        org
+        (org, found)
         for org in certificates.orgs_of_user(session, user.id)
-        if _pick_ca(session, org, now) is not None
+        if (found := _pick_ca(session, org, now)) is not None
     ]
     if len(candidates) == 1:
         return candidates[0]
@@ -344,7 +342,7 @@ def _organization(session: Session, user: User, name: str | None, now: dt.dateti
         raise NoManagedCA(
             "none of your organizations has a certificate authority this server signs with"
         )
-    names = ", ".join(o.name for o in candidates[:10])
+    names = ", ".join(o.name for o, _ in candidates[:10])
     raise InvalidInput(f"name the organization: you belong to several that issue ({names})")
 
 
@@ -360,10 +358,21 @@ def _pick_ca(
 
 
 def _certificate_authority(
-    session: Session, org: Organization, now: dt.datetime
+    session: Session,
+    org: Organization,
+    found: tuple[CertificateAuthority, ManagedCAKey] | None,
+    key: UploadedKey,
 ) -> tuple[CertificateAuthority, ManagedCAKey]:
-    found = _pick_ca(session, org, now)
-    if found is None or revocation.ca_revoked(session, found[0].id):
+    """The CA that signs, after one query for revocations of the key or of the CA."""
+    candidates = [key.fingerprint, revocation.sha1_fingerprint(key.blob)]
+    if found is not None:
+        candidates.append(found[0].fingerprint)
+    revoked = revocation.revoked_key_fingerprints(session, candidates)
+    if key.fingerprint in revoked or candidates[1] in revoked:
+        raise KeyRevoked(
+            "this key is revoked: generate a new key", cause=f"revoked key {key.fingerprint}"
+        )
+    if found is None or found[0].fingerprint in revoked:
         raise NoManagedCA(
             f"the organization {org.name} has no certificate authority this server signs "
             f"with: an administrator can create one with `gitward ca create --org {org.name}`"

@@ -93,6 +93,11 @@ def key_revoked(session: Session, fingerprint: str, blob: bytes | None = None) -
     return queries.key_revoked(session, fingerprints)
 
 
+def revoked_key_fingerprints(session: Session, fingerprints: Sequence[str]) -> set[str]:
+    """Which of these key fingerprints are revoked (one query for several keys)."""
+    return queries.revoked_fingerprints(session, fingerprints)
+
+
 def ca_revoked(session: Session, ca: int | str) -> bool:
     """Whether a CA (by id or SHA256 fingerprint) has had its own key revoked."""
     if isinstance(ca, int):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import time
 from dataclasses import dataclass
 
 import asyncssh
 import structlog
 
+from gitward.errors import ConfigurationError
 from gitward.git.repos import sweep_stale
 from gitward.services.context import Context
 from gitward.sshd.host_keys import fingerprints, load_or_create_host_keys
@@ -36,6 +38,11 @@ class SSHListener:
         for conn in list(self.state.connections):
             conn.abort()
         await self.server.wait_closed()
+
+
+def _reason(exc: OSError) -> str:
+    # asyncio's own message repeats the address; the plain errno text reads better.
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 async def start_ssh_server(ctx: Context, host: str, port: int) -> SSHListener:
@@ -66,11 +73,18 @@ async def start_ssh_server(ctx: Context, host: str, port: int) -> SSHListener:
         host_based_auth=False,
     )
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: GitwardConnection(state, loop, options),
-        host,
-        port,
-        reuse_address=True,
-        backlog=256,
-    )
+    try:
+        server = await loop.create_server(
+            lambda: GitwardConnection(state, loop, options),
+            host,
+            port,
+            reuse_address=True,
+            backlog=256,
+        )
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen for SSH on {host}:{port}: {_reason(exc)}"
+            " (is another server running? choose another port with --ssh-port)",
+            cause=str(exc),
+        ) from exc
     return SSHListener(server, state, fingerprints(host_keys))

@@ -56,6 +56,17 @@ def key_revoked(session: Session, fingerprints: Collection[str]) -> bool:
     )
 
 
+def revoked_fingerprints(session: Session, fingerprints: Collection[str]) -> set[str]:
+    """The subset of ``fingerprints`` revoked as keys."""
+    found = session.scalars(
+        select(Revocation.fingerprint).where(
+            Revocation.kind == RevocationKind.KEY,
+            Revocation.fingerprint.in_(list(fingerprints)),
+        )
+    ).all()
+    return {fingerprint for fingerprint in found if fingerprint is not None}
+
+
 def all_revocations(session: Session, ca_fingerprint: str | None = None) -> Sequence[Revocation]:
     """Every row, or those a KRL for one CA needs (its own plus the CA-independent ones)."""
     query = select(Revocation)
