@@ -45,14 +45,13 @@ def _fast_import(dest: Path, stream_writer: object) -> None:
         raise RuntimeError(f"git fast-import failed for {dest}")
 
 
-def _commit(out, n: int, files: list[tuple[str, bytes]], first: bool) -> None:  # type: ignore[no-untyped-def]
+def _commit(out, n: int, files: list[tuple[str, bytes]]) -> None:  # type: ignore[no-untyped-def]
     stamp = 1_700_000_000 + n * 3600
     msg = f"commit {n}\n".encode()
     out.write(b"commit refs/heads/main\n")
     out.write(f"committer Bench <bench@example.com> {stamp} +0000\n".encode())
     out.write(b"data %d\n%s\n" % (len(msg), msg))
-    if not first:
-        out.write(b"from refs/heads/main^0\n")
+    # Later commits continue the branch: fast-import remembers its tip.
     for path, content in files:
         out.write(b"M 100644 inline %s\ndata %d\n" % (path.encode(), len(content)))
         out.write(content)
@@ -71,12 +70,12 @@ def make_small_repo(dest: Path, seed: int = 6) -> None:
 
     def write(out) -> None:  # type: ignore[no-untyped-def]
         contents = {f"src/mod{i:03d}.txt": text(rng.randint(20, 400)) for i in range(300)}
-        _commit(out, 0, sorted(contents.items()), True)
+        _commit(out, 0, sorted(contents.items()))
         for n in range(1, 40):
             changed = rng.sample(sorted(contents), 15)
             for path in changed:
                 contents[path] = contents[path] + text(rng.randint(1, 30))
-            _commit(out, n, [(p, contents[p]) for p in changed], False)
+            _commit(out, n, [(p, contents[p]) for p in changed])
 
     _fast_import(dest, write)
     subprocess.run(["git", "gc", "-q", "--aggressive"], cwd=dest, check=True, env=GIT_ENV)
@@ -93,7 +92,7 @@ def make_big_repo(dest: Path, megabytes: int, seed: int = 6) -> None:
                 (f"data/{i // 100:02d}/blob{i:05d}.bin", rng.randbytes(1 << 20))
                 for i in range(start, min(start + 20, megabytes))
             ]
-            _commit(out, n, files, n == 0)
+            _commit(out, n, files)
             n += 1
 
     _fast_import(dest, write)
@@ -162,9 +161,16 @@ def make_identities(base: Path) -> Identities:
     cert_key = keygen(base / "id_cert", "ed25519")
     ca = keygen(base / "ca", "ed25519")
     cert = Path(f"{cert_key}-cert.pub")
+    return Identities(ed, rsa, cert_key, cert, ca)
+
+
+def sign_certificate(ids: Identities) -> None:
+    """(Re)sign the certificate. Gitward refuses a ``login@`` certificate whose valid_after
+    is more than 60 s older than the user, so this runs after the user is created; -V +2d
+    backdates by a minute, as ssh-keygen does."""
+    ids.cert.unlink(missing_ok=True)
     subprocess.run(
-        ["ssh-keygen", "-q", "-s", str(ca), "-I", "bench-cert", "-n", SSHD_USER,
-         "-V", "-5m:+2d", "-O", f"extension:login@{HOSTNAME}=alice", f"{cert_key}.pub"],
+        ["ssh-keygen", "-q", "-s", str(ids.ca), "-I", "bench-cert", "-n", SSHD_USER,
+         "-V", "+2d", "-O", f"extension:login@{HOSTNAME}=alice", f"{ids.cert_key}.pub"],
         check=True,
     )  # fmt: skip
-    return Identities(ed, rsa, cert_key, cert, ca)

@@ -42,6 +42,13 @@ def cpu(pid: int) -> Cpu:
     return Cpu((utime + stime) / CLK_TCK, (cutime + cstime) / CLK_TCK)
 
 
+def parent_of(pid: int) -> int:
+    try:
+        return int(_stat_fields(pid)[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def parent_map() -> dict[int, int]:
     parents: dict[int, int] = {}
     for name in os.listdir("/proc"):
@@ -94,16 +101,16 @@ def fd_count(pid: int) -> int:
         return 0
 
 
-def tree_fds(root: int) -> int:
-    return sum(fd_count(p) for p in tree(root))
+def tree_fds(root: int, skip_root: bool = False) -> int:
+    return sum(fd_count(p) for p in tree(root)[1 if skip_root else 0 :])
 
 
-def wait_reaped(root: int, timeout: float = 10.0) -> int:
-    """Wait until ``root`` has no descendants left (every connection reaped); return how
-    many are left when the time is up."""
+def wait_reaped(root: int, timeout: float = 10.0, keep: int = 0) -> int:
+    """Wait until ``root`` has no descendants left but ``keep`` (every connection reaped);
+    return how many are left when the time is up."""
     deadline = time.monotonic() + timeout
     while True:
-        left = len(tree(root)) - 1
+        left = len(tree(root)) - 1 - keep
         if left == 0 or time.monotonic() > deadline:
             return left
         time.sleep(0.02)
@@ -114,8 +121,8 @@ class TreeSampler:
     peak. Used for servers made of many processes (sshd forks per connection, git per
     request), and for Gitward alike."""
 
-    def __init__(self, root: int, interval: float = 0.1) -> None:
-        self.root, self.interval = root, interval
+    def __init__(self, root: int, interval: float = 0.1, skip_root: bool = False) -> None:
+        self.root, self.interval, self.skip = root, interval, 1 if skip_root else 0
         self.peak_rss_kb = 0
         self.peak_processes = 0
         self._stop = threading.Event()
@@ -123,7 +130,7 @@ class TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            pids = tree(self.root)
+            pids = tree(self.root)[self.skip :]
             self.peak_rss_kb = max(self.peak_rss_kb, sum(rss_kb(p) for p in pids))
             self.peak_processes = max(self.peak_processes, len(pids))
             self._stop.wait(self.interval)

@@ -70,6 +70,8 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     user: str = "git"  # SSH user in URLs
     host_pubs: list[Path] = field(default_factory=list)
+    # OpenSSH runs under bench.reaper: the root of its tree is not part of the server.
+    helper_root: bool = False
 
     @property
     def pid(self) -> int:
@@ -77,7 +79,22 @@ class Server:
         return self.process.pid
 
     def cpu(self) -> procs.Cpu:
-        return procs.cpu(self.pid)
+        if not self.helper_root:
+            return procs.cpu(self.pid)
+        # Under bench.reaper: what the reaper reaped (orphaned session processes) plus the
+        # live listener with everything it reaped itself (the per-connection monitors).
+        reaped = procs.cpu(self.pid).children
+        listener = procs.cpu(self.listener_pid)
+        return procs.Cpu(listener.own, listener.children + reaped)
+
+    @property
+    def listener_pid(self) -> int:
+        children = [p for p in procs.tree(self.pid) if procs.parent_of(p) == self.pid]
+        if not self.helper_root:
+            return self.pid
+        if not hasattr(self, "_listener"):
+            self._listener = children[0]
+        return self._listener
 
     def url(self, repo: str) -> str:
         return f"{self.user}@127.0.0.1:{repo}.git"  # scp form; the port is in GIT_SSH_COMMAND
@@ -170,6 +187,7 @@ class OpenSSHServer(Server):
 
     def start(self) -> OpenSSHServer:
         self.user = SSHD_USER
+        self.helper_root = True
         base = self.base
         base.mkdir(parents=True, exist_ok=True)
         home = base / "home"
@@ -227,11 +245,12 @@ class OpenSSHServer(Server):
         self.log_path = base / "sshd.log"
         with self.log_path.open("ab") as stderr:
             self.process = subprocess.Popen(
-                [str(SSHD), "-D", "-e", "-f", str(config)],
+                [sys.executable, "-m", "bench.reaper", str(SSHD), "-D", "-e", "-f", str(config)],
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                cwd=Path(__file__).resolve().parent.parent,
             )
         _wait_port(self.port, self.process)
         return self

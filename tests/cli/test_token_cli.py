@@ -76,3 +76,15 @@ def test_fail_token_commands(
 def test_fail_unknown_scope_is_a_usage_error(gw: IssuingGitward) -> None:
     gw.ok("user", "create", "alice")
     assert gw("token", "create", "alice", "--scope", "admin").code == 2
+
+
+def test_ok_console_script_creates_a_token(gitward_process: object) -> None:
+    from tests.cli.conftest import Gitward
+
+    assert isinstance(gitward_process, Gitward)
+    if gitward_process.database_url.startswith("postgresql"):
+        pytest.skip("one backend is enough to check the installed entry point")
+    gitward_process.ok("user", "create", "alice")
+    out = gitward_process.ok("token", "create", "alice", "--json").json()
+    assert out["token"].startswith("gwp_") and out["user"] == "alice"
+    assert "--ssh-config" in gitward_process.ok("login", "--help").out

@@ -45,6 +45,7 @@ class Server:
     data_dir: Path
     env: dict[str, str]
     port: int = 0
+    http_url: str | None = None
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -56,16 +57,28 @@ class Server:
         out = self.data_dir.parent / f"serve-{id(self)}.out"
         with out.open("wb") as stdout, self.log_path.open("wb") as stderr:
             self.process = subprocess.Popen(
-                [str(GITWARD), "serve", "--data-dir", str(self.data_dir), "--ssh-port", "0"],
+                [
+                    str(GITWARD),
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--ssh-port",
+                    "0",
+                    "--http-port",
+                    "0",
+                ],
                 stdout=stdout,
                 stderr=stderr,
                 env=self.env,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", out.read_text())
+            banner = out.read_text()
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", banner)
+            http = re.search(r"HTTP API +: (http://\S+)", banner)
             if match:
                 self.port = int(match.group(1))
+                self.http_url = http.group(1) if http else None
                 return self
             if self.process.poll() is not None:
                 break

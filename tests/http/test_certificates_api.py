@@ -144,3 +144,24 @@ def test_fail_app_refuses_to_start_without_secret_on_postgres(ctx: Context) -> N
         pytest.skip("SQLite generates its secret")
     with pytest.raises(ConfigurationError, match="needs a secret"):
         create_app(ctx)
+
+
+def test_fail_http_server_reports_a_taken_port(world: World) -> None:
+    import socket
+
+    from gitward.http.server import HttpServer
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        server = HttpServer(world.ctx, "127.0.0.1", busy.getsockname()[1])
+        with pytest.raises(ConfigurationError, match="cannot listen for HTTP"):
+            server.start()
+
+
+def test_ok_forwarded_for_is_not_believed(client: httpx.Client, world: World) -> None:
+    body = {"public_key": public_line(), "bind_source_address": True}
+    response = client.post(
+        URL, json=body, headers={**auth(world.alice_token), "X-Forwarded-For": "198.51.100.1"}
+    )
+    assert response.json()["critical_options"] == {"source-address": "127.0.0.1"}

@@ -349,3 +349,25 @@ def test_ok_private_key_is_not_stored_in_clear(world: World) -> None:
         sealed = conn.execute(text("SELECT encrypted_key FROM managed_ca_keys")).scalar()
     assert isinstance(sealed, str) and sealed.startswith("v1:")
     assert "PRIVATE KEY" not in sealed and "openssh-key" not in json.dumps(sealed)
+
+
+def test_ok_removed_ca_stops_signing_and_history_stays(world: World) -> None:
+    from gitward.services import authorities, inventory
+
+    issue(world)
+    authorities.remove_ca(world.ctx, world.ca.fingerprint)
+    with pytest.raises(NoManagedCA):
+        issue(world)
+    kept = inventory.list_certificates(world.ctx)
+    assert len(kept) == 1 and kept[0].ca_fingerprint == world.ca.fingerprint
+
+
+def test_ok_audit_never_holds_the_token(world: World) -> None:
+    from sqlalchemy import text
+
+    made = tokens.create_token(world.ctx, "alice")
+    issue(world, made.token)
+    with world.ctx.engine.connect() as conn:
+        rows = conn.execute(text("SELECT action, detail FROM audit_events")).all()
+    assert {"token.create", "cert.issue"} <= {r[0] for r in rows}
+    assert all(made.token not in r[1] and world.alice_token not in r[1] for r in rows)

@@ -10,13 +10,26 @@ import click
 from gitward import __version__
 from gitward.cli.common import handle_errors
 from gitward.cli.context import service_context, settings_options
+from gitward.errors import ConfigurationError
+from gitward.http.server import HttpServer
 from gitward.logging import configure_logging
 from gitward.services.context import Context
 from gitward.services.repositories import ssh_url
 from gitward.sshd.listener import SSHListener, start_ssh_server
 
 
-def _banner(ctx: Context, ssh: SSHListener) -> str:
+def _start_http(ctx: Context) -> tuple[HttpServer | None, str]:
+    """The HTTP API, or why it is not running. A missing CA secret (PostgreSQL) disables
+    the issuer only, and says so; a port that is taken stops the whole server."""
+    try:
+        http = HttpServer(ctx, ctx.settings.http_host, ctx.settings.http_port)
+    except ConfigurationError as exc:
+        return None, f"not started: {exc.message}"
+    http.start()
+    return http, f"{http.url} (issuing: POST /api/v1/ssh/certificates, docs: /api/v1/docs)"
+
+
+def _banner(ctx: Context, ssh: SSHListener, http_line: str) -> str:
     s = ctx.settings
     flags = f" --data-dir {s.data_dir}" if str(s.data_dir) != "var" else ""
     gw = f"gitward{flags}"
@@ -27,6 +40,7 @@ Gitward {__version__} is running.
   SSH            : listening on {s.ssh_host}:{ssh.port} (hostname in URLs: {s.hostname})
   host keys      :
 {fingerprints}
+  HTTP API       : {http_line}
   data directory : {s.data_dir.resolve()}
   database       : {ctx.engine.url.render_as_string(hide_password=True)}
 
@@ -45,12 +59,17 @@ async def _run(ctx: Context) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ssh = await start_ssh_server(ctx, ctx.settings.ssh_host, ctx.settings.ssh_port)
-    click.echo(_banner(ctx, ssh))
+    http, http_line = _start_http(ctx)
     try:
-        await stop.wait()
+        ssh = await start_ssh_server(ctx, ctx.settings.ssh_host, ctx.settings.ssh_port)
+        click.echo(_banner(ctx, ssh, http_line))
+        try:
+            await stop.wait()
+        finally:
+            await ssh.close()
     finally:
-        await ssh.close()
+        if http is not None:
+            await asyncio.to_thread(http.stop)
     click.echo("stopped")
 
 
@@ -61,7 +80,9 @@ async def _run(ctx: Context) -> None:
 @click.option(
     "--ssh-port", type=int, help="SSH port, 0 for any free one [GITWARD_SSH_PORT, default 2222]."
 )
-@click.option("--http-port", type=int, help="HTTP port [GITWARD_HTTP_PORT, default 8080].")
+@click.option(
+    "--http-port", type=int, help="HTTP port, 0 for any free one [GITWARD_HTTP_PORT, default 8080]."
+)
 @settings_options
 @handle_errors
 def serve(ssh_host: str | None, ssh_port: int | None, http_port: int | None) -> None:

@@ -27,7 +27,9 @@ from typing import Any
 
 import asyncssh
 import structlog
-from asyncssh.packet import String
+from asyncssh.constants import MSG_IGNORE
+from asyncssh.packet import SSHPacketLogger, String
+
 from asyncssh.public_key import decode_ssh_public_key
 
 from gitward.access.identity import signature_algorithm_allowed
@@ -40,6 +42,9 @@ from gitward.services.ssh_access import CERT_SUFFIX, AuthResult
 from gitward.sshd.limits import PenaltyBox, StartupLimit
 
 log = structlog.get_logger("gitward.sshd")
+
+# What asyncssh puts before every packet it sends once encryption is on.
+_EMPTY_IGNORE = (String(b""),)
 
 
 @dataclass
@@ -105,6 +110,24 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         if self._counted:
             self.gitward_state.unauthenticated -= 1
             self._counted = False
+
+    # -- sending -------------------------------------------------------------------
+
+    def send_packet(
+        self, pkttype: int, *args: bytes, handler: SSHPacketLogger | None = None
+    ) -> None:
+        # asyncssh sends an empty SSH_MSG_IGNORE before *every* packet once encryption is
+        # on: RFC 4251 9.3.1's countermeasure for CBC, whose next IV the attacker knows.
+        # With the CTR, GCM and ChaCha20 ciphers it negotiates by default it protects
+        # nothing, and it doubles the packets (each encrypted and written on its own) of a
+        # clone. Kept for CBC, should it ever be enabled.
+        if (
+            pkttype == MSG_IGNORE
+            and args == _EMPTY_IGNORE
+            and not self._enc_alg_sc.endswith(b"-cbc")
+        ):
+            return
+        super().send_packet(pkttype, *args, handler=handler)
 
     # -- public-key authentication ---------------------------------------------------
 

@@ -32,6 +32,15 @@ async def _finish(process: asyncssh.SSHServerProcess[bytes], status: int) -> Non
     with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
         await process.stdout.drain()
         await process.stderr.drain()
+    import sys
+
+    print(
+        "DEBUG finish readers",
+        dict(process._readers),
+        process._send_eof if hasattr(process, "_send_eof") else None,
+        file=sys.stderr,
+        flush=True,
+    )
     process.exit(status)
     with contextlib.suppress(asyncssh.Error, OSError):
         await process.wait_closed()
@@ -105,8 +114,15 @@ async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningS
     """Connect git to the channel until git exits; never kill git for a vanished client:
     closing its input lets receive-pack abandon the push and remove its quarantine."""
     try:
+        # send_eof=False: asyncssh would send the channel's EOF as soon as *either* pipe
+        # ends, and git's stderr often ends while the last of the pack still sits in the
+        # stdout pipe, which was then dropped ("Channel not open for sending") and the
+        # clone failed with "early EOF". _finish sends EOF once both pipes are drained.
         await process.redirect(
-            stdin=service.stdin_fd, stdout=service.stdout_fd, stderr=service.stderr_fd
+            stdin=service.stdin_fd,
+            stdout=service.stdout_fd,
+            stderr=service.stderr_fd,
+            send_eof=False,
         )
     except BaseException:
         service.process.kill()

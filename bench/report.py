@@ -1,0 +1,261 @@
+"""bench/results.json -> bench/RESULTS.md and bench/clone-concurrency.png.
+
+The figures and tables are generated; the analysis (profiles, what was changed, before and
+after) is bench/ANALYSIS.md, included as written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PLOT = "clone-concurrency.png"
+
+
+def _m(s: dict[str, float], fmt: str = "{:.1f}") -> str:
+    """median (min-max)"""
+    return f"{fmt.format(s['median'])} ({fmt.format(s['min'])}-{fmt.format(s['max'])})"
+
+
+def _ok(flag: bool | None) -> str:
+    return "n/a" if flag is None else ("**met**" if flag else "**missed**")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def plot(results: dict[str, Any], path: Path) -> bool:
+    conc = results.get("concurrency")
+    if not conc:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    levels = sorted(int(k) for k in conc)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name, color in (("gitward", "tab:blue"), ("openssh", "tab:orange")):
+        label = "Gitward" if name == "gitward" else "OpenSSH sshd + git-shell"
+        thr = [conc[str(n)][name]["mb_per_s"] for n in levels]
+        cpu = [conc[str(n)][name]["cpu_s"] for n in levels]
+        for ax, series in ((ax1, thr), (ax2, cpu)):
+            med = [s["median"] for s in series]
+            err = [[s["median"] - s["min"] for s in series], [s["max"] - s["median"] for s in series]]
+            ax.errorbar(levels, med, yerr=err, marker="o", capsize=3, label=label, color=color)
+    small = results.get("repos", {}).get("small_pack_bytes", 0) / 1e6
+    ax1.set_title(f"Clone throughput ({small:.1f} MB repository, all clones)")
+    ax1.set_ylabel("MB/s received by all clients")
+    ax2.set_title("Server CPU for the whole run (SSH + git)")
+    ax2.set_ylabel("CPU seconds")
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.set_xticks(levels)
+        ax.set_xticklabels([str(n) for n in levels])
+        ax.set_xlabel("simultaneous clones")
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def targets(r: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for ident, v in r.get("rate", {}).items():
+        g, o = v["gitward"]["conns_per_s"]["median"], v["openssh"]["conns_per_s"]["median"]
+        rows.append([f"connection rate, {ident}", f"{g:.1f} conn/s", f"{o:.1f} conn/s",
+                     f"{g / o:.2f}x", ">= 1.5x", _ok(g / o >= 1.5)])  # fmt: skip
+    for label, v in r.get("clone", {}).items():
+        g, o = v["gitward"], v["openssh"]
+        tr = g["mb_per_s"]["median"] / o["mb_per_s"]["median"]
+        rows.append([f"clone throughput, {label} ({g['cipher'].split()[0]})",
+                     f"{g['mb_per_s']['median']:.0f} MB/s", f"{o['mb_per_s']['median']:.0f} MB/s",
+                     f"{tr:.2f}x", ">= 1.0x", _ok(tr >= 1.0)])  # fmt: skip
+        cr = g["cpu_s_per_gb"]["median"] / o["cpu_s_per_gb"]["median"]
+        rows.append([f"server CPU per GB sent, {label}",
+                     f"{g['cpu_s_per_gb']['median']:.1f} s", f"{o['cpu_s_per_gb']['median']:.1f} s",
+                     f"{cr:.2f}x", "<= 1.5x", _ok(cr <= 1.5)])  # fmt: skip
+    conc = r.get("concurrency", {})
+    if "200" in conc:
+        g, o = conc["200"]["gitward"], conc["200"]["openssh"]
+        rows.append(["failures at 200 concurrent clones", str(sum(g["failures"])),
+                     str(sum(o["failures"])), "", "0", _ok(sum(g["failures"]) == 0)])  # fmt: skip
+    auth = r.get("auth", {})
+    for backend in ("sqlite", "postgresql"):
+        stages = auth.get(backend)
+        if not stages:
+            continue
+        names = list(stages)
+        base, big = stages[names[0]], stages[names[1]]
+        for q in ("p50_ms", "p99_ms"):
+            a, b = base["key_latency"][q], big["key_latency"][q]
+            rows.append([f"auth latency {q[:3]} {backend}, {names[1]} vs 10 keys",
+                         f"{b:.2f} ms", f"{a:.2f} ms (10 keys)", f"{b / a:.2f}x", "<= 1.2x",
+                         _ok(b / a <= 1.2)])  # fmt: skip
+    issue = r.get("issue", {})
+    for conc_level, v in issue.get("http", {}).items():
+        rate = v["per_s"]["median"]
+        kg = issue.get("ssh_keygen", {}).get(conc_level, {}).get("per_s", {}).get("median")
+        rows.append([f"certificates issued per second, HTTP c={conc_level}", f"{rate:.0f}/s",
+                     f"ssh-keygen -s: {kg:.0f}/s" if kg else "", f"{rate / kg:.2f}x" if kg else "",
+                     ">= 1000/s", _ok(rate >= 1000)])  # fmt: skip
+    return rows
+
+
+def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
+    m = r["machine"]
+    a = r["args"]
+    parts = [
+        "# Gitward against OpenSSH: benchmark results\n",
+        "Generated by `./bench/run` (bench/report.py from bench/results.json); the analysis "
+        "section is bench/ANALYSIS.md. Every figure is the **median of the repetitions, with "
+        "(min-max)**, measured with both servers up at the same time and the order of the two "
+        "alternating between repetitions.\n",
+        "## Machine and versions\n",
+        _table(["", ""], [
+            ["date", m["date"]], ["CPU", f"{m['cores']} cores, {m['cpu']}"],
+            ["memory", f"{m['memory_gib']} GiB"], ["kernel", m["kernel"]],
+            ["load average at start", " ".join(m["loadavg_at_start"])],
+            ["Python / asyncssh / cryptography",
+             f"{m['python']} / {m['asyncssh']} / {m['cryptography']}"],
+            ["OpenSSH server / client", f"{m['openssh_server']} / {m['openssh_client']}"],
+            ["git", m["git"]], ["whole run", f"{r.get('elapsed_s', '?')} s"],
+        ]),  # fmt: skip
+        "The machine was shared with other engineers' test runs during the measurement; "
+        "alternating the servers spreads that noise over both sides.\n",
+        "## Sizes\n",
+        _table(["measurement", "size"], [
+            ["connection rate", f"{a['conns']} sequential `git ls-remote` x {a['reps']} "
+             "repetitions per server and key type"],
+            ["clone", f"{r.get('repos', {}).get('big_pack_bytes', 0) / 1e6:.0f} MB packed "
+             f"(incompressible 1 MiB blobs), {a['clone_reps']} clones per server and cipher, "
+             "`git clone --no-checkout`"],
+            ["concurrency", f"{a['levels']} simultaneous clones of a "
+             f"{r.get('repos', {}).get('small_pack_bytes', 0) / 1e6:.1f} MB repository, "
+             f"{a['conc_reps']} repetitions"],
+            ["authentication at scale", f"10 and {a['keys']:,} keys, then {a['cas']:,} CAs; "
+             f"{r.get('auth', {}).get('latency_samples', '?')} decisions per latency figure; "
+             f"{r.get('auth', {}).get('e2e_connections', '?')} connections per rate"],
+            ["issuing", "600 requests at concurrency 1 and 1,500 at 16, 3 repetitions; "
+             "ssh-keygen 200 and 500 certificates"],
+        ]),  # fmt: skip
+        "## Against the targets\n",
+        _table(["measure", "Gitward", "OpenSSH", "ratio", "target", ""], targets(r)),
+    ]
+    if "rate" in r:
+        rows = []
+        for ident, v in r["rate"].items():
+            for name in ("gitward", "openssh"):
+                x = v[name]
+                rows.append([ident, name, _m(x["conns_per_s"]), _m(x["cpu_ms_per_conn"], "{:.0f}"),
+                             str(x["failures"])])  # fmt: skip
+        parts += ["## Connection rate (sequential `git ls-remote`)\n",
+                  "Server CPU: the whole server (for Gitward the process and the git it ran; for "
+                  "OpenSSH the listener and every per-connection process, git included).\n",
+                  _table(["key", "server", "conn/s", "server CPU ms/conn", "failures"], rows)]
+    if "clone" in r:
+        rows = []
+        for label, v in r["clone"].items():
+            git_cpu = v["gitward"]["children_cpu_s_per_gb"]["median"]
+            for name in ("gitward", "openssh"):
+                x = v[name]
+                if name == "gitward":
+                    ssh_layer = _m(x["own_cpu_s_per_gb"])
+                    git = _m(x["children_cpu_s_per_gb"])
+                else:
+                    ssh_layer = f"~{x['cpu_s_per_gb']['median'] - git_cpu:.1f} (total - git)"
+                    git = f"~{git_cpu:.1f} (as Gitward's git)"
+                rows.append([label, name, x["cipher"], _m(x["mb_per_s"], "{:.0f}"),
+                             _m(x["cpu_s_per_gb"]), ssh_layer, git,
+                             _m(x["peak_rss_mb"], "{:.0f}")])  # fmt: skip
+        parts += [
+            "## Clone\n",
+            "CPU seconds per GB sent. The total is exact for both servers. Gitward's split is "
+            "exact (the server process vs the git it waited for). OpenSSH's is derived: its git "
+            "does the same work on the same repository, so its SSH layer is its total minus "
+            "Gitward's git time.\n",
+            _table(["cipher setting", "server", "negotiated", "MB/s", "CPU s/GB total",
+                    "SSH layer s/GB", "git s/GB", "peak RSS MB"], rows),  # fmt: skip
+        ]
+    if "concurrency" in r:
+        rows = []
+        for level, v in r["concurrency"].items():
+            for name in ("gitward", "openssh"):
+                x = v[name]
+                rows.append([level, name, _m(x["seconds"], "{:.2f}"),
+                             "/".join(str(f) for f in x["failures"]), _m(x["peak_rss_mb"], "{:.0f}"),
+                             str(x["peak_processes"]),
+                             f"{'/'.join(map(str, x['fds_before']))} -> "
+                             f"{'/'.join(map(str, x['fds_after']))}",
+                             _m(x["cpu_s"], "{:.2f}"), _m(x["mb_per_s"], "{:.1f}")])  # fmt: skip
+        parts += [
+            "## Concurrent clones\n",
+            "Peak memory: the largest sum of RSS over the server's process tree, sampled every "
+            "100 ms (sshd forks per connection; Gitward runs git per request). Descriptors: "
+            "open in the server's process tree before and after each repetition.\n",
+            _table(["clones", "server", "completion s", "failures", "peak RSS MB",
+                    "peak processes", "fds before -> after", "server CPU s", "MB/s"], rows),
+        ]  # fmt: skip
+        if have_plot:
+            parts.append(f"![clone throughput and server CPU against concurrency]({PLOT})\n")
+    if "auth" in r:
+        auth = r["auth"]
+        rows = []
+        for backend in ("sqlite", "postgresql"):
+            for stage, v in (auth.get(backend) or {}).items():
+                e2e = v["e2e"]
+                rows.append([backend, stage,
+                             f"{v['key_latency']['p50_ms']:.2f} / {v['key_latency']['p99_ms']:.2f}",
+                             f"{v['cert_latency']['p50_ms']:.2f} / {v['cert_latency']['p99_ms']:.2f}",
+                             _m(next(iter(e2e["ed25519"].values()))["conns_per_s"]),
+                             _m(next(iter(e2e["cert"].values()))["conns_per_s"])])  # fmt: skip
+        parts += [
+            "## Authentication at scale\n",
+            "In process: `services.ssh_access.authenticate(ctx, ssh_username='git', "
+            "key_blob=..., peer='127.0.0.1', signed=True)`, the decision the server makes for a "
+            "signed attempt (lookup, policy, audit event, last-used update, commit). End to end: "
+            "sequential `git ls-remote` against `gitward serve` on that database.\n",
+            _table(["database", "registered", "key p50 / p99 ms", "certificate p50 / p99 ms",
+                    "e2e conn/s, key", "e2e conn/s, certificate"], rows),  # fmt: skip
+        ]
+        if auth.get("skipped_postgresql"):
+            parts.append(f"PostgreSQL was skipped: {auth['skipped_postgresql']}\n")
+    if "issue" in r:
+        i = r["issue"]
+        rows = []
+        for c, v in i.get("http", {}).items():
+            rows.append([f"HTTP API, concurrency {c}", _m(v["per_s"], "{:.0f}"),
+                         _m(v["p50_ms"]), _m(v["p99_ms"]),
+                         _m(v["server_cpu_ms_per_cert"], "{:.2f}"), str(v["failures"])])  # fmt: skip
+        ip = i.get("in_process")
+        if ip:
+            rows.append(["service function in process, 1 thread", f"{ip['per_s']:.0f}",
+                         f"{ip['p50_ms']:.1f}", f"{ip['p99_ms']:.1f}", "", ""])  # fmt: skip
+        for c, v in i.get("ssh_keygen", {}).items():
+            rows.append([f"`ssh-keygen -s` per certificate, concurrency {c}",
+                         _m(v["per_s"], "{:.0f}"), _m(v["p50_ms"]), _m(v["p99_ms"]), "",
+                         str(v["failures"])])  # fmt: skip
+        parts += [
+            "## Issuing certificates\n",
+            "`POST /api/v1/ssh/certificates` (Gitward's `create_app` under uvicorn, SQLite, "
+            "one managed Ed25519 CA), HTTP/1.1 keep-alive, one connection per worker.\n",
+            _table(["", "certificates/s", "p50 ms", "p99 ms", "server CPU ms/cert",
+                    "failures"], rows),  # fmt: skip
+        ]
+    if analysis:
+        parts.append(analysis)
+    return "\n".join(parts)
+
+
+def write(results: dict[str, Any], here: Path) -> None:
+    have_plot = plot(results, here / PLOT)
+    analysis_path = here / "ANALYSIS.md"
+    analysis = analysis_path.read_text() if analysis_path.exists() else ""
+    (here / "RESULTS.md").write_text(render(results, have_plot, analysis))
+    print("== wrote", here / "RESULTS.md", "and", here / PLOT if have_plot else "(no plot)")

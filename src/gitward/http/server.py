@@ -1,0 +1,87 @@
+"""Run the HTTP app beside the SSH server: uvicorn in a thread of the serving process.
+
+    http = HttpServer(ctx, ctx.settings.http_host, ctx.settings.http_port)
+    http.start()        # returns once listening; raises ConfigurationError without a CA
+    ...                 # secret (PostgreSQL), OSError if the port is taken
+    http.stop()         # graceful: finishes requests in flight, then joins the thread
+
+Port 0 picks a free port (see ``port``), which is what tests use.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import uvicorn
+
+from gitward.errors import ConfigurationError
+from gitward.http.app import create_app
+from gitward.services.context import Context
+
+
+class HttpServer:
+    def __init__(self, ctx: Context, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._app = create_app(ctx)  # refuses early, before anything listens
+        self._host = host
+        self._port = port
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._socket is None:
+            raise RuntimeError("the HTTP server is not started")
+        port: int = self._socket.getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        # proto must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections
+        # only then, and without it Nagle + delayed ACKs add 40 ms to every response.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigurationError(
+                f"cannot listen for HTTP on {self._host}:{self._port}: {exc.strerror or exc}"
+            ) from exc
+        self._socket = sock
+        # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1,
+        # letting a local client choose the address recorded (and bound) for its request.
+        config = uvicorn.Config(
+            self._app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,
+        )
+        self._server = uvicorn.Server(config)
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="gitward-http", daemon=True
+        )
+        self._thread.start()
+        while not self._server.started:  # uvicorn sets the flag once it accepts
+            if not self._thread.is_alive():
+                self.stop()
+                raise ConfigurationError("the HTTP server did not start (see the log)")
+            ready.wait(0.01)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = None
