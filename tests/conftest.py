@@ -51,3 +51,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def upload_vectors() -> Path:
     return VECTORS / "upload"
+
+
+@pytest.fixture(autouse=True)
+def _no_default_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands that fall back to the default data directory (./var) must not find the one
+    a newcomer's `./scripts/serve` made in the checkout: point the default elsewhere."""
+    monkeypatch.setenv("GITWARD_DATA_DIR", str(tmp_path_factory.mktemp("default-data")))

@@ -106,3 +106,16 @@ def test_fail_bad_time_is_a_clear_error(
     assert gitward.refused("cert", "check", cert, "--repo", "acme/app", "--at", "tuesday") == (
         "error: --at takes an ISO 8601 time or YYYYMMDD[HHMM[SS]], not 'tuesday'"
     )
+
+
+def test_ok_show_names_the_gitward_user(
+    gitward: Gitward, ca_and_world: tuple[PrivateKeySigner, Path]
+) -> None:
+    signer, tmp = ca_and_world
+    cert = _cert(signer, tmp / "show-cert.pub")
+    shown = gitward.ok("cert", "show", cert)
+    assert shown.out.splitlines()[0] == f"{cert}:"
+    assert shown.out.splitlines()[-1] == "        Gitward user: alice"
+    assert gitward.ok("cert", "show", cert, "--json").json()[0]["gitward_user"] == "alice"
+    gitward.ok("user", "rename", "alice", "alicia")
+    assert "Gitward user: (none: no login@git.example.com" in gitward.ok("cert", "show", cert).out

@@ -36,7 +36,7 @@ from gitward.ca.sign import (
 )
 from gitward.ca.validity import parse_validity
 from gitward.cli.common import echo_json, fail, handle_errors
-from gitward.cli.context import read_input, settings_options
+from gitward.cli.context import flag_overrides, read_input, service_context, settings_options
 from gitward.errors import CertificateError, InvalidInput, KeyRejected
 from gitward.keys import (
     PassphraseRequired,
@@ -47,6 +47,8 @@ from gitward.keys import (
     read_key_file,
     write_public_key_file,
 )
+from gitward.services.ssh_access import certificate_user
+from gitward.settings import load_settings
 
 MAX_SERIAL = 2**64 - 1
 
@@ -310,6 +312,17 @@ def show_data(label: str, cert: Certificate) -> dict[str, Any]:
     }
 
 
+def gitward_user(cert: Certificate) -> str | None:
+    """The user ``cert`` maps to on the server whose settings are in effect, or None when
+    there is no server store here (``cert show`` must not create one)."""
+    overrides, config = flag_overrides()
+    settings = load_settings(overrides, config_file=config)
+    if settings.database_url is None and not (settings.data_dir / "gitward.db").exists():
+        return None
+    found = certificate_user(service_context(), cert)
+    return found or f"(none: no login@{settings.hostname} or id@{settings.hostname} user here)"
+
+
 @cert_group.command("show")
 @click.argument("path", metavar="FILE")
 @click.option(
@@ -325,12 +338,17 @@ def show_cmd(path: str, as_json: bool) -> None:
     found = read_certificates(path)
     if as_json:
         # Always a list (one object per certificate in the file): one shape to parse.
-        echo_json([show_data(label, cert) for label, cert in found])
+        echo_json(
+            [{**show_data(label, cert), "gitward_user": gitward_user(cert)} for label, cert in found]
+        )
         return
     tz = local_timezone()
     for label, cert in found:
         for line in show_lines(label, cert, tz):
             click.echo(line)
+        user = gitward_user(cert)
+        if user is not None:
+            click.echo(f"        Gitward user: {user}")
 
 
 # --- inventory and revocation (the issuing service; appended) ---------------------------
