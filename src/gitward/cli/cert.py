@@ -338,9 +338,10 @@ def show_cmd(path: str, as_json: bool) -> None:
     found = read_certificates(path)
     if as_json:
         # Always a list (one object per certificate in the file): one shape to parse.
-        echo_json(
-            [{**show_data(label, cert), "gitward_user": gitward_user(cert)} for label, cert in found]
-        )
+        shown = [
+            {**show_data(label, cert), "gitward_user": gitward_user(cert)} for label, cert in found
+        ]
+        echo_json(shown)
         return
     tz = local_timezone()
     for label, cert in found:
