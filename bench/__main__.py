@@ -202,7 +202,9 @@ def main() -> int:
         from bench import issuing
 
         print("== issuing certificates")
-        results["issue"] = issuing.run(args, run_dir, ids)
+        results["issue"] = issuing.run(
+            args, run_dir, ids, HERE / "profiles" if "profile" in phases else None
+        )
 
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     previous = json.loads(args.output.read_text()) if args.output.exists() else {}

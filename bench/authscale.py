@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import data, measure
+from bench.measure import summary
 from bench.servers import HOSTNAME, Client, GitwardServer
 
-SCHEMA = "gwbench"
+SCHEMA = "gwbench"  # + "_small" / "_large"
 BATCH = 50_000
 
 
@@ -57,13 +58,13 @@ def pg_available(url: str) -> str | None:
     return None
 
 
-def pg_reset_schema(url: str, drop_only: bool = False) -> None:
+def pg_reset_schema(url: str, schema: str, drop_only: bool = False) -> None:
     import psycopg
 
     with psycopg.connect(_pg_base(url), autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         if not drop_only:
-            conn.execute(f"CREATE SCHEMA {SCHEMA}")
+            conn.execute(f"CREATE SCHEMA {schema}")
 
 
 class Bulk:
@@ -173,7 +174,8 @@ class Bulk:
         )
 
 
-def latency(ctx: Any, blob: bytes, n: int) -> dict[str, float]:
+def latency(ctx: Any, blob: bytes, n: int) -> list[float]:
+    """``n`` timed decisions (after a short warm-up), in seconds."""
     from gitward.services import ssh_access
 
     def once() -> float:
@@ -186,100 +188,148 @@ def latency(ctx: Any, blob: bytes, n: int) -> dict[str, float]:
             raise RuntimeError(f"authentication refused: {result.decision}")
         return took
 
-    for _ in range(max(20, n // 20)):
+    for _ in range(10):
         once()
-    samples = sorted(once() for _ in range(n))
-    return {
-        "p50_ms": statistics.median(samples) * 1000,
-        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000,
-        "mean_ms": statistics.fmean(samples) * 1000,
-        "n": n,
-    }
+    return [once() for _ in range(n)]
+
+
+def _quantiles(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    return {"p50_ms": statistics.median(s) * 1000,
+            "p99_ms": s[min(len(s) - 1, int(len(s) * 0.99))] * 1000}  # fmt: skip
 
 
 def _blob(pub: Path) -> bytes:
     return base64.b64decode(pub.read_text().split()[1])
 
 
-def run(args: argparse.Namespace, run_dir: Path, ids: data.Identities, small: Path) -> dict:
-    from gitward.services import accounts, authorities, orgs, repositories
-    from gitward.services.context import open_context
-    from gitward.settings import Settings
+class Store:
+    """One Gitward data directory and database: alice with her two keys, acme, its CA,
+    acme/small; ``bulk`` fills it up."""
 
+    def __init__(self, name: str, base: Path, url: str | None, ids: data.Identities,
+                 small: Path, bulk_users: int) -> None:  # fmt: skip
+        from gitward.services import accounts, authorities, orgs, repositories
+        from gitward.services.context import open_context
+        from gitward.settings import Settings
+
+        self.name, self.url = name, url
+        self.data_dir = base / name / "data"
+        shutil.rmtree(base / name, ignore_errors=True)
+        settings = Settings(data_dir=self.data_dir, hostname=HOSTNAME, database_url=url)
+        self.ctx = open_context(settings)
+        accounts.create_user(self.ctx, "alice")
+        for key in (ids.ed25519, ids.rsa):
+            accounts.add_key(self.ctx, "alice", Path(f"{key}.pub").read_bytes())
+        orgs.create_org(self.ctx, "acme")
+        orgs.add_member(self.ctx, "acme", "alice", "owner")
+        authorities.add_ca(self.ctx, Path(f"{ids.ca}.pub").read_bytes(), org="acme")
+        repositories.create_repo(self.ctx, "acme/small")
+        data.install_repo(small, self.data_dir / "repos" / "acme" / "small.git")
+        self.bulk = Bulk(self.ctx)
+        self.user_ids = self.bulk.users(bulk_users)
+        self.bulk.keys(0, 8, self.user_ids)  # with alice's two: 10 registered keys
+        self.keys, self.cas = 10, 1
+
+    def server(self) -> GitwardServer:
+        env = {"GITWARD_DATABASE_URL": self.url} if self.url else {}
+        return GitwardServer(f"gitward-{self.name}", data_dir=self.data_dir, env_extra=env)
+
+    def close(self) -> None:
+        self.ctx.engine.dispose()
+
+
+def compare(stores: list[Store], ids: data.Identities, rounds: int, n_lat: int,
+            conns: int, reps: int, home: Path) -> dict[str, Any]:  # fmt: skip
+    """Latency batches and connection rates, alternating between the stores."""
+    blobs = {"key": _blob(Path(f"{ids.ed25519}.pub")), "cert": _blob(ids.cert)}
+    batches: dict[str, dict[str, list[dict[str, float]]]] = {
+        st.name: {kind: [] for kind in blobs} for st in stores
+    }
+    for r in range(rounds):
+        for st in (stores if r % 2 == 0 else list(reversed(stores))):
+            for kind, blob in blobs.items():
+                batches[st.name][kind].append(_quantiles(latency(st.ctx, blob, n_lat)))
+    out: dict[str, Any] = {}
+    for st in stores:
+        out[st.name] = {"keys": st.keys, "cas": st.cas}
+        for kind in blobs:
+            b = batches[st.name][kind]
+            out[st.name][f"{kind}_latency"] = {
+                q: summary([x[q] for x in b]) for q in ("p50_ms", "p99_ms")
+            }
+    servers = [st.server() for st in stores]
+    try:
+        for srv in servers:
+            srv.start()
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "known_hosts").write_text("".join(s.known_hosts_lines() for s in servers))
+        clients = {"ed25519": Client(home, ids.ed25519),
+                   "cert": Client(home, ids.cert_key, ids.cert)}  # fmt: skip
+        rates = measure.connection_rates(servers, clients, "acme/small", conns, reps)
+    finally:
+        for srv in servers:
+            srv.stop()
+    for st, srv in zip(stores, servers, strict=True):
+        out[st.name]["e2e"] = {ident: v[srv.name] for ident, v in rates.items()}
+    return out
+
+
+def run(args: argparse.Namespace, run_dir: Path, ids: data.Identities, small: Path) -> dict:
     backends: list[tuple[str, str | None]] = [("sqlite", None)]
     pg_problem = pg_available(args.postgres_url)
     if pg_problem is None:
-        sep = "&" if "?" in args.postgres_url else "?"
-        backends.append(
-            ("postgresql", f"{args.postgres_url}{sep}options=-csearch_path%3D{SCHEMA}")
-        )
+        backends.append(("postgresql", args.postgres_url))
     else:
         print("  PostgreSQL skipped:", pg_problem)
-    n_lat = 200 if args.quick else 1000
+    n_lat = 100 if args.quick else 300
+    rounds = 2 if args.quick else 5
     e2e_reps = min(args.reps, 3)
-    out: dict[str, Any] = {"skipped_postgresql": pg_problem, "latency_samples": n_lat,
-                           "e2e_connections": args.conns * e2e_reps}  # fmt: skip
-    for backend, url in backends:
+    out: dict[str, Any] = {
+        "skipped_postgresql": pg_problem,
+        "latency_samples": n_lat,
+        "latency_rounds": rounds,
+        "e2e_connections": args.conns * e2e_reps,
+    }
+    for backend, pg_url in backends:
         base = run_dir / f"auth-{backend}"
-        shutil.rmtree(base, ignore_errors=True)
-        data_dir = base / "data"
-        if url:
-            pg_reset_schema(url)
-        settings = Settings(data_dir=data_dir, hostname=HOSTNAME, database_url=url)
-        ctx = open_context(settings)
-        stages: dict[str, Any] = {}
+        stores: list[Store] = []
+        urls: dict[str, str | None] = {"small": None, "large": None}
+        if pg_url:
+            sep = "&" if "?" in pg_url else "?"
+            for name in urls:
+                pg_reset_schema(pg_url, f"{SCHEMA}_{name}")
+                urls[name] = f"{pg_url}{sep}options=-csearch_path%3D{SCHEMA}_{name}"
         try:
-            accounts.create_user(ctx, "alice")
-            data.sign_certificate(ids)
-            for key in (ids.ed25519, ids.rsa):
-                accounts.add_key(ctx, "alice", Path(f"{key}.pub").read_bytes())
-            orgs.create_org(ctx, "acme")
-            orgs.add_member(ctx, "acme", "alice", "owner")
-            authorities.add_ca(ctx, Path(f"{ids.ca}.pub").read_bytes(), org="acme")
-            repositories.create_repo(ctx, "acme/small")
-            data.install_repo(small, data_dir / "repos" / "acme" / "small.git")
-            bulk = Bulk(ctx)
-            user_ids = bulk.users(10 if args.quick else 10_000)
-            bulk.keys(0, 8, user_ids)  # with alice's two: 10 registered keys
-            key_blob, cert_blob = _blob(Path(f"{ids.ed25519}.pub")), _blob(ids.cert)
-            env = {"GITWARD_DATABASE_URL": url} if url else {}
-            plan = [("10 keys", None), (f"{args.keys:,} keys", "keys"),
-                    (f"{args.keys:,} keys + {args.cas:,} CAs", "cas")]  # fmt: skip
-            for label, grow in plan:
-                if grow == "keys":
-                    t0 = time.perf_counter()
-                    bulk.keys(8, args.keys - 2, user_ids)
-                    print(f"  {backend}: {args.keys:,} keys inserted in "
-                          f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
-                elif grow == "cas":
-                    t0 = time.perf_counter()
-                    bulk.cas(args.cas - 1)
-                    print(f"  {backend}: {args.cas:,} CAs inserted in "
-                          f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
-                stage: dict[str, Any] = {
-                    "key_latency": latency(ctx, key_blob, n_lat),
-                    "cert_latency": latency(ctx, cert_blob, n_lat),
-                }
-                server = GitwardServer(f"gitward-{backend}", data_dir=data_dir, env_extra=env)
-                try:
-                    server.start()
-                    home = base / "client"
-                    home.mkdir(exist_ok=True)
-                    (home / "known_hosts").write_text(server.known_hosts_lines())
-                    clients = {"ed25519": Client(home, ids.ed25519),
-                               "cert": Client(home, ids.cert_key, ids.cert)}  # fmt: skip
-                    stage["e2e"] = measure.connection_rates(
-                        [server], clients, "acme/small", args.conns, e2e_reps
-                    )
-                finally:
-                    server.stop()
-                stages[label] = stage
-                k, c = stage["key_latency"], stage["cert_latency"]
-                print(f"  {backend} {label}: key p50 {k['p50_ms']:.2f} ms p99 {k['p99_ms']:.2f} "
-                      f"ms; cert p50 {c['p50_ms']:.2f} ms p99 {c['p99_ms']:.2f} ms")  # fmt: skip
+            users = 10 if args.quick else 10_000
+            stores = [Store(name, base, urls[name], ids, small, users) for name in urls]
+            data.sign_certificate(ids)  # after alice exists in both stores
+            small_store, large = stores
+            t0 = time.perf_counter()
+            large.bulk.keys(8, args.keys - 2, large.user_ids)
+            large.keys = args.keys
+            print(f"  {backend}: {args.keys:,} keys inserted in {time.perf_counter() - t0:.1f} s")
+            stages: dict[str, Any] = {}
+            stages["keys"] = compare(stores, ids, rounds, n_lat, args.conns, e2e_reps,
+                                     base / "client")  # fmt: skip
+            t0 = time.perf_counter()
+            large.bulk.cas(args.cas - 1)
+            large.cas = args.cas
+            print(f"  {backend}: {args.cas:,} CAs inserted in {time.perf_counter() - t0:.1f} s")
+            stages["cas"] = compare(stores, ids, rounds, n_lat, args.conns, e2e_reps,
+                                    base / "client")  # fmt: skip
+            for stage, v in stages.items():
+                for name in ("small", "large"):
+                    k, c = v[name]["key_latency"], v[name]["cert_latency"]
+                    print(f"  {backend} {stage} {name} ({v[name]['keys']:,} keys, "
+                          f"{v[name]['cas']:,} CAs): key p50 {k['p50_ms']['median']:.2f} "
+                          f"p99 {k['p99_ms']['median']:.2f} ms; cert p50 "
+                          f"{c['p50_ms']['median']:.2f} p99 {c['p99_ms']['median']:.2f} ms")  # fmt: skip
+            out[backend] = stages
         finally:
-            ctx.engine.dispose()
-            if url:
-                pg_reset_schema(url, drop_only=True)
-        out[backend] = stages
+            for st in stores:
+                st.close()
+            if pg_url:
+                for name in urls:
+                    pg_reset_schema(pg_url, f"{SCHEMA}_{name}", drop_only=True)
     return out

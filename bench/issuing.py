@@ -11,15 +11,14 @@ import json
 import shutil
 import statistics
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import data, procs
+from bench import data
 from bench.measure import summary
-from bench.servers import HOSTNAME, _stop_group
+from bench.servers import HOSTNAME, GitwardServer
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -112,7 +111,9 @@ def ssh_keygen_load(ca: Path, pub: Path, base: Path, total: int, concurrency: in
     return {"per_s": total / wall, "failures": failures, **_percentiles(latencies)}
 
 
-def run(args: argparse.Namespace, run_dir: Path, ids: data.Identities) -> dict[str, Any]:
+def run(
+    args: argparse.Namespace, run_dir: Path, ids: data.Identities, profile_dir: Path | None
+) -> dict[str, Any]:
     from gitward.services import managed_ca, tokens
     from gitward.services.context import open_context
     from gitward.services.issuing import Issuer, IssueRequest
@@ -143,25 +144,20 @@ def run(args: argparse.Namespace, run_dir: Path, ids: data.Identities) -> dict[s
         ctx.engine.dispose()
 
     out: dict[str, Any] = {"in_process": in_process, "http": {}, "ssh_keygen": {}}
-    log = (run_dir / "issuer.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.issuer_app", str(data_dir), HOSTNAME],
-        stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-        start_new_session=True, cwd=Path(__file__).resolve().parent.parent,
-    )  # fmt: skip
+    # `gitward serve` runs the HTTP API (uvicorn, in a thread) beside the SSH server.
+    server = GitwardServer("gitward-issuer", data_dir=data_dir)
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        if "listening on" not in line:
-            raise RuntimeError(f"issuer did not start: {line}")
-        port = int(line.rsplit(":", 1)[1])
+        server.start()
+        if not server.http_url:
+            raise RuntimeError("gitward serve did not start its HTTP API")
+        port = int(server.http_url.rsplit(":", 1)[1].rstrip("/"))
         http_load(port, token, public_key, 50, 4)  # warm up
         for conc, total in ((1, n1), (16, n16)):
             runs = []
             for _ in range(reps):
-                cpu0 = procs.cpu(proc.pid)
+                cpu0 = server.cpu()
                 r = http_load(port, token, public_key, total, conc)
-                r["server_cpu_ms_per_cert"] = (procs.cpu(proc.pid) - cpu0).total * 1000 / total
+                r["server_cpu_ms_per_cert"] = (server.cpu() - cpu0).total * 1000 / total
                 runs.append(r)
                 print(f"  HTTP c={conc:2d}: {r['per_s']:.0f}/s, p50 {r['p50_ms']:.1f} ms, "
                       f"p99 {r['p99_ms']:.1f} ms, {r['server_cpu_ms_per_cert']:.2f} ms CPU/cert, "
@@ -174,10 +170,18 @@ def run(args: argparse.Namespace, run_dir: Path, ids: data.Identities) -> dict[s
                 "failures": sum(r["failures"] for r in runs),
                 "requests": total * reps,
             }
-        out["issuer_pid_for_profile"] = None
+        if profile_dir is not None:
+            from bench.profile import record, summarize
+
+            raw = profile_dir / "issuing.raw.txt"
+            raw.unlink(missing_ok=True)
+            record(server.pid, raw, lambda: http_load(port, token, public_key, n16, 16))
+            if raw.exists():
+                text, shares = summarize(raw)
+                (profile_dir / "issuing.top.txt").write_text(text)
+                out["profile_top_self"] = shares
     finally:
-        _stop_group(proc)  # type: ignore[arg-type]
-        log.close()
+        server.stop()
 
     nk1, nk16 = (50, 100) if args.quick else (200, 500)
     for conc, total in ((1, nk1), (16, nk16)):

@@ -115,6 +115,7 @@ class Server:
 class GitwardServer(Server):
     data_dir: Path = Path()
     env_extra: dict[str, str] = field(default_factory=dict)
+    http_url: str | None = None
     log_path: Path = Path()
 
     def start(self) -> GitwardServer:
@@ -130,7 +131,8 @@ class GitwardServer(Server):
         self.log_path = self.data_dir.parent / f"{self.name}.log"
         with out.open("wb") as stdout, self.log_path.open("ab") as stderr:
             self.process = subprocess.Popen(
-                [str(GITWARD), "serve", "--data-dir", str(self.data_dir), "--ssh-port", "0"],
+                [str(GITWARD), "serve", "--data-dir", str(self.data_dir),
+                 "--ssh-port", "0", "--http-port", "0"],  # fmt: skip
                 stdout=stdout,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
@@ -139,9 +141,12 @@ class GitwardServer(Server):
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", out.read_text())
+            banner = out.read_text()
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+)", banner)
             if match:
                 self.port = int(match.group(1))
+                http = re.search(r"HTTP API +: (http://\S+)", banner)
+                self.http_url = http.group(1) if http else None
                 break
             if self.process.poll() is not None:
                 raise RuntimeError(f"gitward serve exited: {self.log_path.read_text()[-2000:]}")

@@ -126,3 +126,26 @@ def test_ok_deploy_keys_are_read_only_unless_write(ctx: Context) -> None:
     assert (ro.read_only, rw.read_only, rw.title) == (True, False, "ci")
     with pytest.raises(NotFound):
         repositories.add_deploy_key(ctx, "alice/nope", (UP / "rsa2048_key.pub").read_bytes())
+
+
+def test_ok_ca_list_tells_managed_and_retirement(ctx: Context) -> None:
+    import dataclasses
+    import datetime as dt
+
+    from pydantic import SecretStr
+
+    from gitward.services.managed_ca import create_managed_ca, retire_ca
+
+    # PostgreSQL deployments must be given the secret that seals managed CA keys.
+    ctx = dataclasses.replace(
+        ctx, settings=ctx.settings.model_copy(update={"ca_secret": SecretStr("s" * 32)})
+    )
+    orgs.create_org(ctx, "acme")
+    uploaded = authorities.add_ca(ctx, CA, org="acme")
+    managed = create_managed_ca(ctx, org="acme")
+    retire_ca(ctx, uploaded.fingerprint, ctx.now() + dt.timedelta(days=7))
+    listed = {c.fingerprint: (c.managed, c.retired_at) for c in authorities.list_cas(ctx)}
+    assert listed == {
+        uploaded.fingerprint: (False, ctx.now() + dt.timedelta(days=7)),
+        managed.fingerprint: (True, None),
+    }

@@ -136,7 +136,11 @@ def ca_list(as_json: bool) -> None:
         echo_json([c.to_json() for c in found])
     else:
         for ca in found:
-            click.echo(f"{ca.fingerprint}\t{ca.owner_kind} {ca.owner}\t{ca.title}")
+            notes = ["managed"] if ca.managed else []
+            if ca.retired_at is not None:
+                notes.append(f"retires {ca.retired_at.isoformat()}")
+            extra = f"\t({', '.join(notes)})" if notes else ""
+            click.echo(f"{ca.fingerprint}\t{ca.owner_kind} {ca.owner}\t{ca.title}{extra}")
 
 
 @ca_group.command("remove")

@@ -13,7 +13,6 @@ ends to the channel.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import re
 from dataclasses import dataclass
@@ -78,22 +77,9 @@ class RunningService:
         self._spare_fds = ()
 
 
-# git writes its output in pkt-lines of up to 64 KiB, which fill a default pipe at once; a
-# wider pipe lets the transport take several per read (it reads up to 256 KiB at a time).
-PIPE_SIZE = 1 << 20
-
-
-def _widen(fd: int) -> None:
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    except OSError:  # over /proc/sys/fs/pipe-max-size for this user: keep the default
-        pass
-
-
 async def start_service(command: GitCommand, repo_dir: Path, env: dict[str, str]) -> RunningService:
     child_in, parent_in = os.pipe()
     parent_out, child_out = os.pipe()
-    _widen(parent_out)
     parent_err, child_err = os.pipe()
     try:
         process = await asyncio.create_subprocess_exec(

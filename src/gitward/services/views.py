@@ -88,6 +88,8 @@ class CAView(View):
     owner_kind: str
     owner: str
     created_at: dt.datetime
+    managed: bool  # the server keeps the private key and issues with it
+    retired_at: dt.datetime | None  # trusted until then (rotation)
 
     @classmethod
     def of(cls, ca: CertificateAuthority) -> CAView:
@@ -96,7 +98,17 @@ class CAView(View):
         else:
             assert ca.enterprise is not None  # one_owner constraint
             kind, owner = "enterprise", ca.enterprise.name
-        return cls(ca.id, ca.fingerprint, ca.key_type, ca.title, kind, owner, ca.created_at)
+        return cls(
+            ca.id,
+            ca.fingerprint,
+            ca.key_type,
+            ca.title,
+            kind,
+            owner,
+            ca.created_at,
+            ca.managed_key is not None,
+            ca.retired_at,
+        )
 
 
 @dataclass(frozen=True)

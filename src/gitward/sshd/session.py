@@ -29,18 +29,11 @@ GIT_EXIT_GRACE = 60.0
 
 
 async def _finish(process: asyncssh.SSHServerProcess[bytes], status: int) -> None:
+    # drain() also waits until a redirected pipe has reached its end of file.
     with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
         await process.stdout.drain()
         await process.stderr.drain()
-    import sys
-
-    print(
-        "DEBUG finish readers",
-        dict(process._readers),
-        process._send_eof if hasattr(process, "_send_eof") else None,
-        file=sys.stderr,
-        flush=True,
-    )
+        process.channel.write_eof()
     process.exit(status)
     with contextlib.suppress(asyncssh.Error, OSError):
         await process.wait_closed()

@@ -237,6 +237,10 @@ class CertificateAuthority(Base):
 
     organization: Mapped[Organization | None] = relationship()
     enterprise: Mapped[Enterprise | None] = relationship()
+    # The private key, when the server keeps it (``gitward ca create``); None when uploaded.
+    managed_key: Mapped[ManagedCAKey | None] = relationship(
+        "ManagedCAKey", viewonly=True, uselist=False
+    )
 
 
 class AuditEvent(Base):
