@@ -11,6 +11,7 @@ from gitward.keys.api import export_public_key
 from gitward.keys.generate import generate_key
 from gitward.services import accounts, managed_ca, orgs, tokens
 from gitward.services.context import Context
+from gitward.services.views import CAView
 
 PG_SECRET = SecretStr("test-secret-0123456789abcdef0123456789")
 
@@ -32,7 +33,7 @@ class World:
     ctx: Context
     alice_token: str
     bob_token: str
-    ca: managed_ca.ManagedCAView
+    ca: CAView
 
 
 def build_world(ctx: Context) -> World:

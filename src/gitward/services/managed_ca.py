@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 from gitward.errors import AlreadyExists, ConfigurationError, InvalidInput, NotFound
 from gitward.keys.api import export_private_key, load_private_key
@@ -23,49 +21,15 @@ from gitward.keys.upload import sha256_fingerprint
 from gitward.services import ca_secret
 from gitward.services.context import Context
 from gitward.services.orgs import require_enterprise, require_org
-from gitward.services.views import View
-from gitward.store.db import Session, transaction
+from gitward.services.views import CAView
+from gitward.store.db import transaction
 from gitward.store.models import CertificateAuthority, ManagedCAKey, Organization
-from gitward.store.queries import certificates, keys
+from gitward.store.queries import keys
 
 KEY_TYPES = {"ed25519": ("ed25519", None), "ecdsa": ("ecdsa", 256), "rsa": ("rsa", 4096)}
 DEFAULT_MAX_LIFETIME = 24 * 3600
 # A certificate living 366 days or more is refused by the server: the cap stays below.
 MAX_MAX_LIFETIME = 365 * 86400
-
-
-@dataclass(frozen=True)
-class ManagedCAView(View):
-    id: int
-    fingerprint: str
-    key_type: str
-    public_key: str
-    title: str
-    owner_kind: str
-    owner: str
-    managed: bool
-    created_at: dt.datetime
-    retired_at: dt.datetime | None
-
-    @classmethod
-    def of(cls, ca: CertificateAuthority, *, managed: bool) -> ManagedCAView:
-        if ca.organization is not None:
-            kind, owner = "organization", ca.organization.name
-        else:
-            assert ca.enterprise is not None  # one_owner constraint
-            kind, owner = "enterprise", ca.enterprise.name
-        return cls(
-            ca.id,
-            ca.fingerprint,
-            ca.key_type,
-            ca.public_key,
-            ca.title,
-            kind,
-            owner,
-            managed,
-            ca.created_at,
-            ca.retired_at,
-        )
 
 
 def create_managed_ca(
@@ -75,7 +39,7 @@ def create_managed_ca(
     enterprise: str | None = None,
     key_type: str = "ed25519",
     title: str | None = None,
-) -> ManagedCAView:
+) -> CAView:
     if (org is None) == (enterprise is None):
         raise InvalidInput("name exactly one owner: --org ORG or --enterprise ENTERPRISE")
     if key_type not in KEY_TYPES:
@@ -107,8 +71,9 @@ def create_managed_ca(
         session.add(ca)
         session.flush()
         session.add(ManagedCAKey(ca_id=ca.id, encrypted_key=sealed, created_at=now))
+        session.flush()
         ctx.audit(session, "ca.create", owner_name, fingerprint=fingerprint, key_type=key_type)
-        return ManagedCAView.of(ca, managed=True)
+        return CAView.of(ca)
 
 
 def _b64(blob: bytes) -> str:
@@ -122,7 +87,7 @@ def _title(title: str | None, org: Organization | None, owner: str) -> str:
     return chosen
 
 
-def retire_ca(ctx: Context, fingerprint: str, at: dt.datetime) -> ManagedCAView:
+def retire_ca(ctx: Context, fingerprint: str, at: dt.datetime) -> CAView:
     """From ``at`` on the CA signs nothing and is not trusted (``at`` may be now or past)."""
     if at.tzinfo is None:
         raise InvalidInput("the retirement time needs a time zone (or use a date)")
@@ -132,7 +97,7 @@ def retire_ca(ctx: Context, fingerprint: str, at: dt.datetime) -> ManagedCAView:
             raise NotFound(f"no certificate authority with fingerprint {fingerprint}")
         ca.retired_at = at.astimezone(dt.UTC)
         ctx.audit(session, "ca.retire", fingerprint, at=at.isoformat())
-        return ManagedCAView.of(ca, managed=session.get(ManagedCAKey, ca.id) is not None)
+        return CAView.of(ca)
 
 
 def set_max_lifetime(ctx: Context, org_name: str, seconds: int | None) -> dict[str, object]:
@@ -160,13 +125,3 @@ def open_private_key(secret: bytes, managed: ManagedCAKey, ca: CertificateAuthor
             cause=f"CA {ca.fingerprint}",
         )
     return private
-
-
-def list_managed(ctx: Context) -> list[ManagedCAView]:
-    with transaction(ctx.engine) as session:
-        return _views(session, keys.list_cas(session))
-
-
-def _views(session: Session, rows: Sequence[CertificateAuthority]) -> list[ManagedCAView]:
-    managed = certificates.managed_ca_ids(session, [ca.id for ca in rows])
-    return [ManagedCAView.of(ca, managed=ca.id in managed) for ca in rows]

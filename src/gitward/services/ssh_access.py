@@ -43,7 +43,7 @@ from gitward.services import revocation
 from gitward.services.context import Context
 from gitward.services.facts import permission_on, repo_facts, trusted_ca, user_facts
 from gitward.store.db import Session, transaction
-from gitward.store.models import CertificateAuthority, Organization
+from gitward.store.models import CertificateAuthority, Organization, SSHKey
 from gitward.store.queries import accounts, keys, repos
 
 log = structlog.get_logger("gitward.auth")
@@ -82,11 +82,9 @@ def authenticate(
     now = ctx.now()
     try:
         with transaction(ctx.engine) as session:
-            result = _decide_auth(ctx, session, ssh_username, key_blob, peer, now)
+            result = _decide_auth(ctx, session, ssh_username, key_blob, peer, now, signed)
             if signed or not result.accepted:
                 _audit_auth(ctx, session, result, ssh_username, peer, signed)
-            if signed and result.accepted:
-                _touch_key(session, key_blob, now)
             return result
     except GitwardError as exc:
         log.error("auth_failed_closed", cause=exc.cause, peer=peer, ssh_user=ssh_username)
@@ -94,7 +92,13 @@ def authenticate(
 
 
 def _decide_auth(
-    ctx: Context, session: Session, ssh_username: str, blob: bytes, peer: str, now: dt.datetime
+    ctx: Context,
+    session: Session,
+    ssh_username: str,
+    blob: bytes,
+    peer: str,
+    now: dt.datetime,
+    signed: bool,
 ) -> AuthResult:
     username = parse_ssh_username(ssh_username)
     if username is None:
@@ -104,14 +108,16 @@ def _decide_auth(
     if username.org_id is not None:
         # org-ID@ accepts certificates only; refusing here lets the client offer its next key.
         return _refused(Reason.SSH_CERTIFICATE_ONLY, "plain key on org-ID username")
-    return _decide_plain_key(session, blob)
+    return _decide_plain_key(session, blob, now if signed else None)
 
 
 def _refused(reason: Reason, detail: str, label: str = "") -> AuthResult:
     return AuthResult(False, deny(reason, messages.CERT_REFUSED, detail), label=label)
 
 
-def _decide_plain_key(session: Session, blob: bytes) -> AuthResult:
+def _decide_plain_key(session: Session, blob: bytes, used_at: dt.datetime | None) -> AuthResult:
+    """``used_at``: the time of a signed attempt, recorded as the key's last use when the
+    key is accepted (on the row just loaded: no second lookup)."""
     fingerprint = sha256_fingerprint(blob)
     row = keys.key_by_fingerprint(session, fingerprint)
     if row is None:
@@ -119,6 +125,7 @@ def _decide_plain_key(session: Session, blob: bytes) -> AuthResult:
     if revocation.key_revoked(session, fingerprint, blob):
         # Let the login through only to say why: "revoked", like a revoked certificate.
         refusal = deny(Reason.KEY_REVOKED, messages.KEY_REVOKED, fingerprint, explainable=True)
+        _mark_used(row, used_at)
         return AuthResult(True, refusal, refusal=refusal, label=f"revoked key {fingerprint}")
     if row.repository_id is not None:
         credential: Credential = DeployKeyCredential(
@@ -131,7 +138,13 @@ def _decide_plain_key(session: Session, blob: bytes) -> AuthResult:
             return _refused(Reason.KEY_UNKNOWN, "key without user", f"key {fingerprint}")
         credential = UserKeyCredential(user_facts(user), key_fingerprint=fingerprint)
         label = f"key {fingerprint} of {user.username}"
+    _mark_used(row, used_at)
     return AuthResult(True, Decision(True, Reason.OK), credential=credential, label=label)
+
+
+def _mark_used(row: SSHKey, used_at: dt.datetime | None) -> None:
+    if used_at is not None:
+        row.last_used_at = used_at
 
 
 def _decide_certificate(
@@ -206,14 +219,6 @@ def _certificate_user(ctx: Context, session: Session, cert: Certificate) -> User
         else accounts.user_by_name(session, str(value))
     )
     return user_facts(user) if user else None
-
-
-def _touch_key(session: Session, blob: bytes, now: dt.datetime) -> None:
-    if _key_type(blob).endswith(CERT_SUFFIX):
-        return
-    row = keys.key_by_fingerprint(session, sha256_fingerprint(blob))
-    if row is not None:
-        row.last_used_at = now
 
 
 def _audit_auth(

@@ -84,6 +84,7 @@ class CAView(View):
     id: int
     fingerprint: str
     key_type: str
+    public_key: str
     title: str
     owner_kind: str
     owner: str
@@ -102,6 +103,7 @@ class CAView(View):
             ca.id,
             ca.fingerprint,
             ca.key_type,
+            ca.public_key,
             ca.title,
             kind,
             owner,

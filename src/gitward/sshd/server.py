@@ -29,7 +29,6 @@ import asyncssh
 import structlog
 from asyncssh.constants import MSG_IGNORE
 from asyncssh.packet import SSHPacketLogger, String
-
 from asyncssh.public_key import decode_ssh_public_key
 
 from gitward.access.identity import signature_algorithm_allowed

@@ -47,12 +47,6 @@ def newest_active_managed_ca(
     return None if row is None else (row[0], row[1])
 
 
-def managed_ca_ids(session: Session, ca_ids: Sequence[int]) -> set[int]:
-    if not ca_ids:
-        return set()
-    return set(session.scalars(select(ManagedCAKey.ca_id).where(ManagedCAKey.ca_id.in_(ca_ids))))
-
-
 def issued_certificates(
     session: Session,
     *,
