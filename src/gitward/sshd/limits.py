@@ -4,11 +4,12 @@ PerSourcePenalties. Pure bookkeeping: the clock and the randomness are passed in
 - ``StartupLimit`` caps connections that have not authenticated yet: below ``start`` all
   are accepted; from ``start`` on, each new one is dropped with probability rising from
   ``rate``% to 100% at ``full``.
-- ``PenaltyBox`` remembers addresses whose connections end without authenticating after
-  failing; each such connection adds ``step`` seconds of penalty (capped at ``ceiling``);
-  once an address owes more than ``threshold`` seconds its new connections are refused
-  until the penalty has run down. Authenticated connections are never touched, and
-  addresses in ``exempt`` are never penalised.
+- ``PenaltyBox`` remembers addresses whose connections end without authenticating, with
+  OpenSSH's default PerSourcePenalties: ``authfail`` seconds when the client tried and
+  failed, ``noauth`` when it never tried (ssh-keyscan, a client that rejected our host
+  key), capped at ``ceiling``; once an address owes more than ``threshold`` seconds its new
+  connections are refused until the penalty has run down. Authenticated connections are
+  never touched, and addresses in ``exempt`` are never penalised.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 @dataclass
 class PenaltyBox:
     exempt: tuple[Network, ...] = ()
-    step: float = 5.0
+    authfail: float = 5.0
+    noauth: float = 1.0
     threshold: float = 15.0
     ceiling: float = 600.0
     _until: dict[str, float] = field(default_factory=dict)
@@ -86,11 +88,14 @@ class PenaltyBox:
         addr = _address(peer)
         return addr is None or any(addr in net for net in self.exempt)
 
-    def penalise(self, peer: str, now: float) -> None:
+    def penalise(self, peer: str, now: float, *, tried: bool = True) -> None:
+        """Charge ``peer`` for a connection that ended unauthenticated; ``tried``: it
+        offered at least one credential that failed."""
         if self._exempt(peer):
             return
         owed = max(self._until.get(peer, now), now) - now
-        self._until[peer] = now + min(owed + self.step, self.ceiling)
+        step = self.authfail if tried else self.noauth
+        self._until[peer] = now + min(owed + step, self.ceiling)
         if len(self._until) > 65536:  # bound memory under a flood of sources
             self._until = {p: t for p, t in self._until.items() if t > now}
 

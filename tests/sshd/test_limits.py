@@ -1,0 +1,69 @@
+"""MaxStartups and per-source penalties: pure bookkeeping, the clock and the dice passed in."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitward.errors import ConfigurationError
+from gitward.sshd.limits import PenaltyBox, StartupLimit, parse_networks
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [("10:30:100", StartupLimit(10, 30, 100)), ("5", StartupLimit(5, 100, 5))],
+)
+def test_ok_max_startups_forms(spec: str, expected: StartupLimit) -> None:
+    assert StartupLimit.parse(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["", "a:b:c", "10:30", "0", "10:130:100", "20:30:10"])
+def test_fail_bad_max_startups(spec: str) -> None:
+    with pytest.raises(ConfigurationError, match="max_startups must be N or start:rate:full"):
+        StartupLimit.parse(spec)
+
+
+def test_ok_startups_admit_below_start_drop_at_full_and_ramp_between() -> None:
+    limit = StartupLimit(10, 30, 100)
+    assert limit.admits(9, draw=0.0)
+    assert not limit.admits(100, draw=0.999)
+    # At start the drop chance is rate (30%); halfway to full it is 65%.
+    assert not limit.admits(10, draw=0.29) and limit.admits(10, draw=0.30)
+    assert not limit.admits(55, draw=0.64) and limit.admits(55, draw=0.66)
+
+
+def test_ok_penalty_grows_with_failures_and_runs_down() -> None:
+    box = PenaltyBox()
+    for _ in range(3):
+        box.penalise("192.0.2.7", now=100.0)
+    assert not box.refuses("192.0.2.7", 100.0)  # 15 s owed: at the threshold, not over it
+    box.penalise("192.0.2.7", now=100.0)
+    assert box.refuses("192.0.2.7", 100.0)  # 20 s owed
+    assert not box.refuses("192.0.2.7", 106.0)  # 14 s left
+    assert not box.refuses("198.51.100.1", 100.0)  # others are not affected
+
+
+def test_ok_connections_that_never_tried_cost_little() -> None:
+    # ssh-keyscan, or a client that rejected the host key: OpenSSH's noauth penalty (1 s).
+    box = PenaltyBox()
+    for _ in range(15):
+        box.penalise("192.0.2.8", now=0.0, tried=False)
+    assert not box.refuses("192.0.2.8", 0.0)
+    box.penalise("192.0.2.8", now=0.0, tried=False)
+    assert box.refuses("192.0.2.8", 0.0)
+
+
+def test_ok_penalty_is_capped_and_exempt_sources_are_never_penalised() -> None:
+    box = PenaltyBox(exempt=parse_networks("127.0.0.0/8, ::1/128"))
+    for _ in range(1000):
+        box.penalise("192.0.2.9", now=0.0)
+        box.penalise("127.0.0.1", now=0.0)
+        box.penalise("::ffff:127.0.0.2", now=0.0)
+    # Capped at 600 s; refused while more than the 15 s threshold is still owed.
+    assert box.refuses("192.0.2.9", 584.0) and not box.refuses("192.0.2.9", 586.0)
+    assert not box.refuses("127.0.0.1", 0.0)
+    assert not box.refuses("::ffff:127.0.0.2", 0.0)
+
+
+def test_fail_bad_exempt_list() -> None:
+    with pytest.raises(ConfigurationError, match="penalty_exempt must be a CIDR list"):
+        parse_networks("127.0.0.0/8, not-an-address")
