@@ -113,7 +113,8 @@ def test_fail_org_requiring_certificates_refuses_plain_keys(
     orgs.require_certificates(admin, world.org.name, True)
     refused = plain.clone(world.repo)
     assert f"ERROR: The {world.org.name} organization requires SSH certificates." in refused.err
-    assert f"org-{world.org.id}" in refused.err
+    exact_url = f"ssh://org-{world.org.id}@{HOSTNAME}:{plain.server.port}/{world.repo}.git"
+    assert f"then use the SSH username org-{world.org.id} ({exact_url})." in refused.err
     assert deploy.clone(world.repo).code == 0  # deploy keys are exempt
     assert world.cert_client("-V", "+1h").clone(world.repo).code == 0
 

@@ -50,6 +50,7 @@ def test_ok_login_clone_list_revoke_refused(
     )
     assert login.returncode == 0, login.stderr
     assert f"org-{org.id}@" in login.stdout and "valid until" in login.stdout
+    assert f"ssh://org-{org.id}@gitward.test:{server.port}/OWNER/REPO.git" in login.stdout
     dev.cert = Path(f"{dev.key}-cert.pub")
     assert dev.cert.is_file()
     assert dev.clone(f"{org.name}/app").code == 0

@@ -24,12 +24,14 @@ CERTIFICATE_USERNAME_ONLY: Final = "This SSH username accepts only SSH certifica
 INVALID_SSH_USERNAME: Final = 'Use the SSH username "git".'
 
 
-def org_requires_certificates(org_name: str, org_id: int) -> str:
-    """Said only to someone who can already see the organization's repository."""
+def org_requires_certificates(org_name: str, org_id: int, url: str | None = None) -> str:
+    """Said only to someone who can already see the organization's repository; ``url`` is
+    the org-ID clone URL of the repository asked for, when the transport knows it."""
+    where = url or f"org-{org_id}@HOST:OWNER/NAME.git"
     return (
         f"The {org_name} organization requires SSH certificates. "
         f"Run `gitward login` or ask an administrator of {org_name} for one, "
-        f"then use the SSH username org-{org_id} (org-{org_id}@HOST:OWNER/NAME.git)."
+        f"then use the SSH username org-{org_id} ({where})."
     )
 
 

@@ -59,15 +59,15 @@ async def _run(ctx: Context) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    http, http_line = _start_http(ctx)
+    ssh = await start_ssh_server(ctx, ctx.settings.ssh_host, ctx.settings.ssh_port)
+    http: HttpServer | None = None
     try:
-        ssh = await start_ssh_server(ctx, ctx.settings.ssh_host, ctx.settings.ssh_port)
-        click.echo(_banner(ctx, ssh, http_line))
-        try:
-            await stop.wait()
-        finally:
-            await ssh.close()
+        # After SSH: the issuing API tells clients the SSH port actually bound.
+        http, http_line = _start_http(ssh.ctx)
+        click.echo(_banner(ssh.ctx, ssh, http_line))
+        await stop.wait()
     finally:
+        await ssh.close()
         if http is not None:
             await asyncio.to_thread(http.stop)
     click.echo("stopped")

@@ -11,6 +11,7 @@ refusal, logged with its cause.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,9 @@ from gitward.keys.upload import sha256_fingerprint
 from gitward.services import revocation
 from gitward.services.context import Context
 from gitward.services.facts import permission_on, repo_facts, trusted_ca, user_facts
+from gitward.services.repositories import ssh_url
 from gitward.store.db import Session, transaction
-from gitward.store.models import CertificateAuthority, Organization, SSHKey
+from gitward.store.models import CertificateAuthority, Organization, Repository, SSHKey
 from gitward.store.queries import accounts, keys, repos
 
 log = structlog.get_logger("gitward.auth")
@@ -309,6 +311,8 @@ def _decide_command(
         repo=repo_facts(row) if row else None,
         permission=permission,
     )
+    if decision.reason is Reason.ORG_REQUIRES_CERTIFICATES and row is not None:
+        decision = _with_clone_url(ctx, decision, row)
     if not decision.allowed or row is None:
         return CommandResult(decision, command)
     path = disk.repository_path(ctx.settings.repos_dir, row.owner_name, row.name)
@@ -319,6 +323,15 @@ def _decide_command(
             command,
         )
     return CommandResult(decision, command, real)
+
+
+def _with_clone_url(ctx: Context, decision: Decision, row: Repository) -> Decision:
+    """Name the exact org-ID URL to use instead of a template."""
+    assert row.owner_organization is not None  # only organizations require certificates
+    org = row.owner_organization
+    url = ssh_url(f"org-{org.id}", ctx.settings.hostname, ctx.settings.ssh_port, row.full_name)
+    message = messages.org_requires_certificates(org.name, org.id, url)
+    return dataclasses.replace(decision, message=message)
 
 
 def _audit_command(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import os
+import socket
 import time
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ class SSHListener:
     server: asyncio.Server
     state: ServerState
     host_key_fingerprints: list[str]
+    ctx: Context  # with the port actually bound
 
     @property
     def port(self) -> int:
@@ -45,7 +48,38 @@ def _reason(exc: OSError) -> str:
     return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(256)
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(
+            f"cannot listen for SSH on {host}:{port}: {_reason(exc)}"
+            " (is another server running? choose another port with --ssh-port)",
+            cause=str(exc),
+        ) from exc
+    return sock
+
+
 async def start_ssh_server(ctx: Context, host: str, port: int) -> SSHListener:
+    """Listen on ``host:port`` (port 0: any free one). The listener's ``ctx`` carries the
+    port actually bound, so clone URLs built from it are right."""
+    sock = _bind(host, port)
+    bound = int(sock.getsockname()[1])
+    if bound != ctx.settings.ssh_port:
+        ctx = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"ssh_port": bound}))
+    try:
+        return await _serve_on(ctx, sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
     settings = ctx.settings
     swept = sweep_stale(settings.repos_dir, settings.stale_lock_seconds, time.time())
     for path in swept:
@@ -73,18 +107,7 @@ async def start_ssh_server(ctx: Context, host: str, port: int) -> SSHListener:
         host_based_auth=False,
     )
     loop = asyncio.get_running_loop()
-    try:
-        server = await loop.create_server(
-            lambda: GitwardConnection(state, loop, options),
-            host,
-            port,
-            reuse_address=True,
-            backlog=256,
-        )
-    except OSError as exc:
-        raise ConfigurationError(
-            f"cannot listen for SSH on {host}:{port}: {_reason(exc)}"
-            " (is another server running? choose another port with --ssh-port)",
-            cause=str(exc),
-        ) from exc
-    return SSHListener(server, state, fingerprints(host_keys))
+    server = await loop.create_server(
+        lambda: GitwardConnection(state, loop, options), sock=sock, backlog=256
+    )
+    return SSHListener(server, state, fingerprints(host_keys), ctx)
