@@ -19,26 +19,35 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from bench import data, measure
 from bench.servers import HOSTNAME, Client, GitwardServer, OpenSSHServer, Server
 
 HERE = Path(__file__).resolve().parent
-PHASES = ("rate", "clone", "concurrency", "auth", "issue", "profile")
+PHASES = ("rate", "clone", "concurrency", "auth", "issue", "profile", "ab")
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", type=Path, default=Path("/var/tmp/gitward-bench"))
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/var/tmp/gitward-bench"),
+        help="scratch directory (repositories are cached here between runs)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny sizes, to try the harness")
-    p.add_argument("--only", default=",".join(PHASES), help="comma-separated phases")
-    p.add_argument("--reps", type=int, default=5, help="repetitions per server")
-    p.add_argument("--conns", type=int, default=25, help="sequential ls-remote per repetition")
+    p.add_argument(
+        "--only", default=",".join(PHASES), help=f"comma-separated phases, of {','.join(PHASES)}"
+    )
+    p.add_argument("--reps", type=int, default=4, help="repetitions per server")
+    p.add_argument("--conns", type=int, default=20, help="sequential ls-remote per repetition")
     p.add_argument("--big-mb", type=int, default=500, help="size of the clone repository")
     p.add_argument("--clone-reps", type=int, default=3)
     p.add_argument("--levels", default="1,10,50,200", help="concurrent clone counts")
-    p.add_argument("--conc-reps", type=int, default=3)
+    p.add_argument("--conc-reps", type=int, default=2)
     p.add_argument("--keys", type=int, default=1_000_000, help="registered keys at scale")
     p.add_argument("--cas", type=int, default=10_000)
     p.add_argument(
@@ -46,7 +55,7 @@ def parse_args() -> argparse.Namespace:
         default=os.environ.get(
             "GITWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
         ),
-        help="a PostgreSQL database the bench may create the schema gwbench in ('' to skip)",
+        help="a PostgreSQL database the bench may create schemas gwbench_* in ('' to skip)",
     )
     p.add_argument("--output", type=Path, default=HERE / "results.json")
     args = p.parse_args()
@@ -54,6 +63,34 @@ def parse_args() -> argparse.Namespace:
         args.reps, args.conns, args.big_mb, args.clone_reps = 2, 5, 40, 2
         args.levels, args.conc_reps, args.keys, args.cas = "1,10,50", 1, 20_000, 500
     return args
+
+
+def run_phase(
+    results: dict[str, object],
+    phases: set[str],
+    name: str,
+    title: str,
+    work: Callable[[], object],
+    save: Callable[[], None],
+    key: str | None = None,
+) -> None:
+    """Run one phase if asked; a failure is reported and recorded, and the next phase runs."""
+    if name not in phases:
+        return
+    print(f"== {title}", flush=True)
+    t0 = time.monotonic()
+    try:
+        results[key or name] = work()
+    except Exception:
+        traceback.print_exc()
+        failed = results.setdefault("failed_phases", [])
+        assert isinstance(failed, list)
+        failed.append(name)
+    timings = results.setdefault("phase_seconds", {})
+    assert isinstance(timings, dict)
+    timings[name] = round(time.monotonic() - t0, 1)
+    print(f"   ({name}: {timings[name]} s)", flush=True)
+    save()
 
 
 def machine() -> dict[str, object]:
@@ -64,13 +101,13 @@ def machine() -> dict[str, object]:
     import asyncssh
     import cryptography
 
-    mem_kb = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-                 .split()[1])  # fmt: skip
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem_kb = int(next(line for line in meminfo if line.startswith("MemTotal")).split()[1])
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     model = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-         if line.startswith("model name")),
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
         platform.processor(),
-    )  # fmt: skip
+    )
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": os.cpu_count(),
@@ -83,7 +120,7 @@ def machine() -> dict[str, object]:
         "openssh_server": version("/usr/sbin/sshd", "-V"),
         "openssh_client": version("ssh", "-V"),
         "git": version("git", "--version"),
-        "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
     }
 
 
@@ -119,6 +156,17 @@ def main() -> int:
     results: dict[str, object] = {"machine": machine(), "args": {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}  # fmt: skip
     started = time.monotonic()
+    previous = json.loads(args.output.read_text()) if args.output.exists() else {}
+
+    def merged() -> dict[str, object]:
+        # A partial run (--only) keeps the other phases' figures from the last run.
+        if phases != set(PHASES) and previous:
+            return {**previous, **results}
+        return results
+
+    def save() -> None:
+        args.output.write_text(json.dumps(merged(), indent=2, default=str) + "\n")
+
     # The services log as the server does (structlog, info), into a file, not the terminal.
     from gitward.logging import configure_logging
 
@@ -162,61 +210,67 @@ def main() -> int:
                 raise RuntimeError(f"{s.name} does not serve: {proc.stderr.decode()}")
         print("   openssh on port", openssh.port, "| gitward on port", gitward.port)
 
-        if "rate" in phases:
-            print("== connection rate: sequential git ls-remote")
-            results["rate"] = measure.connection_rates(
-                ordered, clients, "acme/small", args.conns, args.reps
-            )
-        if "clone" in phases:
-            print(f"== clone of a {data.pack_bytes(big) / 1e6:.0f} MB repository")
-            cipher_clients = {
-                "default": clients["ed25519"],
-                "aes128-gcm": Client(home, ids.ed25519, ciphers="aes128-gcm@openssh.com"),
-            }
-            results["clone"] = measure.big_clones(
-                ordered, cipher_clients, "acme/big", args.clone_reps, run_dir
-            )
-        if "concurrency" in phases:
-            print("== concurrent clones of the small repository")
-            levels = [int(x) for x in args.levels.split(",")]
-            results["concurrency"] = measure.concurrency(
-                ordered, clients["ed25519"], "acme/small", levels, args.conc_reps, run_dir
-            )
-        if "profile" in phases:
+        def phase(name: str, title: str, work: Callable[[], object]) -> None:
+            run_phase(results, phases, name, title, work, save)
+
+        phase("rate", "connection rate: sequential git ls-remote",
+              lambda: measure.connection_rates(ordered, clients, "acme/small", args.conns,
+                                               args.reps))  # fmt: skip
+        cipher_clients = {
+            "default": clients["ed25519"],
+            "aes128-gcm": Client(home, ids.ed25519, ciphers="aes128-gcm@openssh.com"),
+        }
+        phase("clone", f"clone of a {data.pack_bytes(big) / 1e6:.0f} MB repository",
+              lambda: measure.big_clones(ordered, cipher_clients, "acme/big", args.clone_reps,
+                                         run_dir))  # fmt: skip
+        levels = [int(x) for x in args.levels.split(",")]
+        phase("concurrency", "concurrent clones of the small repository",
+              lambda: measure.concurrency(ordered, clients["ed25519"], "acme/small", levels,
+                                          args.conc_reps, run_dir))  # fmt: skip
+
+        def profiles() -> object:
             from bench import profile
 
-            print("== profiles of gitward (py-spy)")
-            results["profiles"] = profile.profile_gitward(
-                gitward, clients["ed25519"], HERE / "profiles", quick=args.quick
-            )
+            return profile.profile_gitward(gitward, clients["ed25519"], HERE / "profiles",
+                                           quick=args.quick)  # fmt: skip
+
+        run_phase(results, phases, "profile", "profiles of gitward (py-spy)", profiles, save,
+                  key="profiles")  # fmt: skip
     finally:
         for s in servers:
             s.stop()
 
-    if "auth" in phases:
+    def ab_phase() -> object:
+        from bench import ab
+
+        return ab.run(args, run_dir, gw_data, ids, small)
+
+    def auth_phase() -> object:
         from bench import authscale
 
-        print("== authentication at scale")
-        results["auth"] = authscale.run(args, run_dir, ids, small)
-    if "issue" in phases:
+        return authscale.run(args, run_dir, ids, small)
+
+    def issue_phase() -> object:
         from bench import issuing
 
-        print("== issuing certificates")
-        results["issue"] = issuing.run(
-            args, run_dir, ids, HERE / "profiles" if "profile" in phases else None
-        )
+        return issuing.run(args, run_dir, ids, HERE / "profiles" if "profile" in phases else None)
+
+    run_phase(results, phases, "ab", "before and after the performance changes (bench/perf.patch)",
+              ab_phase, save)  # fmt: skip
+    run_phase(results, phases, "auth", "authentication at scale", auth_phase, save)
+    run_phase(results, phases, "issue", "issuing certificates", issue_phase, save)
 
     results["elapsed_s"] = round(time.monotonic() - started, 1)
-    previous = json.loads(args.output.read_text()) if args.output.exists() else {}
-    if phases != set(PHASES) and previous:
-        previous.update({k: v for k, v in results.items()})
-        results = previous
-    args.output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    results["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    save()
     print("== results written to", args.output, f"({results['elapsed_s']} s)")
     from bench import report
 
-    report.write(results, HERE)
-    return 0
+    report.write(merged(), args.output.parent)
+    failed = results.get("failed_phases") or []
+    if failed:
+        print("== phases that failed:", ", ".join(failed), "(see above)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "LC_ALL": "C",
 }
-WORDS = (
-    "alpha beta gamma delta return value index buffer channel packet window key cert "
-    "session server client repo clone fetch push branch commit tree blob tag ref"
-).split()
+WORDS = [
+    "alpha", "beta", "gamma", "delta", "return", "value", "index", "buffer", "channel",
+    "packet", "window", "key", "cert", "session", "server", "client", "repo", "clone",
+    "fetch", "push", "branch", "commit", "tree", "blob", "tag", "ref",
+]  # fmt: skip
 
 
 def _fast_import(dest: Path, stream_writer: object) -> None:
@@ -64,8 +65,7 @@ def make_small_repo(dest: Path, seed: int = 6) -> None:
 
     def text(lines: int) -> bytes:
         return (
-            "\n".join(" ".join(rng.choice(WORDS) for _ in range(10)) for _ in range(lines))
-            + "\n"
+            "\n".join(" ".join(rng.choice(WORDS) for _ in range(10)) for _ in range(lines)) + "\n"
         ).encode()
 
     def write(out) -> None:  # type: ignore[no-untyped-def]
@@ -86,14 +86,12 @@ def make_big_repo(dest: Path, megabytes: int, seed: int = 6) -> None:
     rng = random.Random(seed)
 
     def write(out) -> None:  # type: ignore[no-untyped-def]
-        n = 0
-        for start in range(0, megabytes, 20):
+        for n, start in enumerate(range(0, megabytes, 20)):
             files = [
                 (f"data/{i // 100:02d}/blob{i:05d}.bin", rng.randbytes(1 << 20))
                 for i in range(start, min(start + 20, megabytes))
             ]
             _commit(out, n, files)
-            n += 1
 
     _fast_import(dest, write)
     subprocess.run(["git", "repack", "-a", "-d", "-q"], cwd=dest, check=True, env=GIT_ENV)

@@ -54,9 +54,7 @@ async def _worker(port: int, request: bytes, count: int, latencies: list[float])
 
 
 def http_load(port: int, token: str, public_key: str, total: int, concurrency: int) -> dict:
-    body = json.dumps(
-        {"public_key": public_key, "organization": "acme", "validity": "1h"}
-    ).encode()
+    body = json.dumps({"public_key": public_key, "organization": "acme", "validity": "1h"}).encode()
     request = (
         b"POST /api/v1/ssh/certificates HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Authorization: Bearer " + token.encode() + b"\r\n"
@@ -144,6 +142,9 @@ def run(
         ctx.engine.dispose()
 
     out: dict[str, Any] = {"in_process": in_process, "http": {}, "ssh_keygen": {}}
+    nk1, nk16 = (50, 100) if args.quick else (200, 500)
+    out["sizes"] = {"http_c1": n1, "http_c16": n16, "reps": reps, "keygen_c1": nk1,
+                    "keygen_c16": nk16}  # fmt: skip
     # `gitward serve` runs the HTTP API (uvicorn, in a thread) beside the SSH server.
     server = GitwardServer("gitward-issuer", data_dir=data_dir)
     try:
@@ -183,7 +184,6 @@ def run(
     finally:
         server.stop()
 
-    nk1, nk16 = (50, 100) if args.quick else (200, 500)
     for conc, total in ((1, nk1), (16, nk16)):
         runs = [ssh_keygen_load(ids.ca, Path(f"{ids.ed25519}.pub"), run_dir / "keygen",
                                 total, conc) for _ in range(reps)]  # fmt: skip

@@ -158,6 +158,7 @@ class ConcurrencySample:
     failures: int
     peak_rss_kb: int
     peak_processes: int
+    peak_fds: int
     fds_after: int
     fds_before: int
     cpu_total: float
@@ -202,6 +203,7 @@ def concurrent_clones(
         len(errors),
         sampler.peak_rss_kb,
         sampler.peak_processes,
+        sampler.peak_fds,
         fds_after,
         fds_before,
         cpu.total,
@@ -228,7 +230,8 @@ def concurrency(
                 print(
                     f"  {level:3d} clones {server.name:8s} rep {rep}: {s.seconds:6.2f} s, "
                     f"{s.failures} failed, peak RSS {s.peak_rss_kb / 1024:.0f} MB "
-                    f"({s.peak_processes} processes), fds {s.fds_before}->{s.fds_after}, "
+                    f"({s.peak_processes} processes), fds {s.fds_before}->{s.fds_after} "
+                    f"(peak {s.peak_fds}), "
                     f"CPU {s.cpu_total:.2f} s"
                     + (f"\n    first error: {s.first_error}" if s.first_error else "")
                 )
@@ -238,6 +241,7 @@ def concurrency(
                 "failures": [x.failures for x in xs],
                 "peak_rss_mb": summary([x.peak_rss_kb / 1024 for x in xs]),
                 "peak_processes": max(x.peak_processes for x in xs),
+                "peak_fds": max(x.peak_fds for x in xs),
                 "fds_before": [x.fds_before for x in xs],
                 "fds_after": [x.fds_after for x in xs],
                 "cpu_s": summary([x.cpu_total for x in xs]),

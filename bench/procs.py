@@ -125,6 +125,7 @@ class TreeSampler:
         self.root, self.interval, self.skip = root, interval, 1 if skip_root else 0
         self.peak_rss_kb = 0
         self.peak_processes = 0
+        self.peak_fds = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -133,6 +134,7 @@ class TreeSampler:
             pids = tree(self.root)[self.skip :]
             self.peak_rss_kb = max(self.peak_rss_kb, sum(rss_kb(p) for p in pids))
             self.peak_processes = max(self.peak_processes, len(pids))
+            self.peak_fds = max(self.peak_fds, sum(fd_count(p) for p in pids))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> TreeSampler:

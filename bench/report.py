@@ -45,7 +45,10 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         cpu = [conc[str(n)][name]["cpu_s"] for n in levels]
         for ax, series in ((ax1, thr), (ax2, cpu)):
             med = [s["median"] for s in series]
-            err = [[s["median"] - s["min"] for s in series], [s["max"] - s["median"] for s in series]]
+            err = [
+                [s["median"] - s["min"] for s in series],
+                [s["max"] - s["median"] for s in series],
+            ]
             ax.errorbar(levels, med, yerr=err, marker="o", capsize=3, label=label, color=color)
     small = results.get("repos", {}).get("small_pack_bytes", 0) / 1e6
     ax1.set_title(f"Clone throughput ({small:.1f} MB repository, all clones)")
@@ -69,44 +72,91 @@ def targets(r: dict[str, Any]) -> list[list[str]]:
     rows: list[list[str]] = []
     for ident, v in r.get("rate", {}).items():
         g, o = v["gitward"]["conns_per_s"]["median"], v["openssh"]["conns_per_s"]["median"]
-        rows.append([f"connection rate, {ident}", f"{g:.1f} conn/s", f"{o:.1f} conn/s",
-                     f"{g / o:.2f}x", ">= 1.5x", _ok(g / o >= 1.5)])  # fmt: skip
+        rows.append(
+            [
+                f"connection rate, {ident}",
+                f"{g:.1f} conn/s",
+                f"{o:.1f} conn/s",
+                f"{g / o:.2f}x",
+                ">= 1.5x",
+                _ok(g / o >= 1.5),
+            ]
+        )
     for label, v in r.get("clone", {}).items():
         g, o = v["gitward"], v["openssh"]
         tr = g["mb_per_s"]["median"] / o["mb_per_s"]["median"]
-        rows.append([f"clone throughput, {label} ({g['cipher'].split()[0]})",
-                     f"{g['mb_per_s']['median']:.0f} MB/s", f"{o['mb_per_s']['median']:.0f} MB/s",
-                     f"{tr:.2f}x", ">= 1.0x", _ok(tr >= 1.0)])  # fmt: skip
+        rows.append(
+            [
+                f"clone throughput, {label} ({g['cipher'].split()[0]})",
+                f"{g['mb_per_s']['median']:.0f} MB/s",
+                f"{o['mb_per_s']['median']:.0f} MB/s",
+                f"{tr:.2f}x",
+                ">= 1.0x",
+                _ok(tr >= 1.0),
+            ]
+        )
         cr = g["cpu_s_per_gb"]["median"] / o["cpu_s_per_gb"]["median"]
-        rows.append([f"server CPU per GB sent, {label}",
-                     f"{g['cpu_s_per_gb']['median']:.1f} s", f"{o['cpu_s_per_gb']['median']:.1f} s",
-                     f"{cr:.2f}x", "<= 1.5x", _ok(cr <= 1.5)])  # fmt: skip
+        rows.append(
+            [
+                f"server CPU per GB sent, {label}",
+                f"{g['cpu_s_per_gb']['median']:.1f} s",
+                f"{o['cpu_s_per_gb']['median']:.1f} s",
+                f"{cr:.2f}x",
+                "<= 1.5x",
+                _ok(cr <= 1.5),
+            ]
+        )
     conc = r.get("concurrency", {})
     if "200" in conc:
         g, o = conc["200"]["gitward"], conc["200"]["openssh"]
-        rows.append(["failures at 200 concurrent clones", str(sum(g["failures"])),
-                     str(sum(o["failures"])), "", "0", _ok(sum(g["failures"]) == 0)])  # fmt: skip
+        rows.append(
+            [
+                "failures at 200 concurrent clones",
+                str(sum(g["failures"])),
+                str(sum(o["failures"])),
+                "",
+                "0",
+                _ok(sum(g["failures"]) == 0),
+            ]
+        )
     auth = r.get("auth", {})
     for backend in ("sqlite", "postgresql"):
         stages = auth.get(backend)
         if not stages:
             continue
-        for stage, kind, what in (("keys", "key", "keys"), ("cas", "cert", "CAs")):
+        for stage, kind in (("keys", "key"), ("cas", "cert")):
             small, large = stages[stage]["small"], stages[stage]["large"]
             for q in ("p50_ms", "p99_ms"):
                 a, b = small[f"{kind}_latency"][q]["median"], large[f"{kind}_latency"][q]["median"]
-                label = (f"{large['keys']:,} keys" if stage == "keys"
-                         else f"{large['keys']:,} keys + {large['cas']:,} CAs, certificate")
-                rows.append([f"auth latency {q[:3]}, {backend}: {label} vs 10 keys",
-                             f"{b:.2f} ms", f"{a:.2f} ms (10 keys, 1 CA)", f"{b / a:.2f}x",
-                             "<= 1.2x", _ok(b / a <= 1.2)])  # fmt: skip
+                label = (
+                    f"{large['keys']:,} keys"
+                    if stage == "keys"
+                    else f"{large['keys']:,} keys + {large['cas']:,} CAs, certificate"
+                )
+                rows.append(
+                    [
+                        f"auth latency {q[:3]}, {backend}: {label} vs 10 keys",  # pooled
+                        f"{b:.2f} ms",
+                        f"{a:.2f} ms (10 keys, 1 CA)",
+                        f"{b / a:.2f}x",
+                        "<= 1.2x",
+                        _ok(b / a <= 1.2),
+                    ]
+                )
     issue = r.get("issue", {})
     for conc_level, v in issue.get("http", {}).items():
         rate = v["per_s"]["median"]
         kg = issue.get("ssh_keygen", {}).get(conc_level, {}).get("per_s", {}).get("median")
-        rows.append([f"certificates issued per second, HTTP c={conc_level}", f"{rate:.0f}/s",
-                     f"ssh-keygen -s: {kg:.0f}/s" if kg else "", f"{rate / kg:.2f}x" if kg else "",
-                     ">= 1000/s", _ok(rate >= 1000)])  # fmt: skip
+        rows.append(
+            [
+                f"certificates issued per second, HTTP c={conc_level}",
+                f"{rate:.0f}/s",
+                f"ssh-keygen -s: {kg:.0f}/s" if kg else "",
+                f"{rate / kg:.2f}x" if kg else "",
+                ">= 1000/s",
+                _ok(rate >= 1000),
+            ]
+        )
     return rows
 
 
@@ -119,34 +169,100 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
         "section is bench/ANALYSIS.md. Every figure is the **median of the repetitions, with "
         "(min-max)**, measured with both servers up at the same time and the order of the two "
         "alternating between repetitions.\n",
+        "## How to run\n",
+        "```sh\n./bench/run            # everything, as measured here (root; ~15-20 min)\n"
+        "./bench/run --quick    # tiny sizes, to try the harness\n"
+        "./bench/run --only rate,clone   # some phases: rate, clone, concurrency, auth, issue, "
+        "profile, ab\n```\n",
+        "It makes ./.venv with the `bench` extra (scripts/bootstrap.sh), apt-installs "
+        "openssh-server, git and patch when missing, creates the local account `gwbench` "
+        "(shell git-shell) for sshd, starts sshd (its own config, host keys, authorized keys "
+        "and TrustedUserCAKeys) and `gitward serve` on free loopback ports over the same "
+        "repositories, and stops both at the end. PostgreSQL: GITWARD_BENCH_POSTGRES_URL or "
+        "--postgres-url (default postgresql://postgres@127.0.0.1:5432/test; schemas "
+        "gwbench_* are created and dropped).\n",
         "## Machine and versions\n",
-        _table(["", ""], [
-            ["date", m["date"]], ["CPU", f"{m['cores']} cores, {m['cpu']}"],
-            ["memory", f"{m['memory_gib']} GiB"], ["kernel", m["kernel"]],
-            ["load average at start", " ".join(m["loadavg_at_start"])],
-            ["Python / asyncssh / cryptography",
-             f"{m['python']} / {m['asyncssh']} / {m['cryptography']}"],
-            ["OpenSSH server / client", f"{m['openssh_server']} / {m['openssh_client']}"],
-            ["git", m["git"]], ["whole run", f"{r.get('elapsed_s', '?')} s"],
-        ]),  # fmt: skip
+        _table(
+            ["", ""],
+            [
+                ["date", m["date"]],
+                ["CPU", f"{m['cores']} cores, {m['cpu']}"],
+                ["memory", f"{m['memory_gib']} GiB"],
+                ["kernel", m["kernel"]],
+                [
+                    "load average (1, 5, 15 min) at start / end",
+                    f"{' '.join(m['loadavg_at_start'])} / {' '.join(r.get('loadavg_at_end', []))}",
+                ],
+                [
+                    "Python / asyncssh / cryptography",
+                    f"{m['python']} / {m['asyncssh']} / {m['cryptography']}",
+                ],
+                ["OpenSSH server / client", f"{m['openssh_server']} / {m['openssh_client']}"],
+                ["git", m["git"]],
+                [
+                    "whole run",
+                    f"{r.get('elapsed_s', '?')} s ("
+                    + ", ".join(f"{k} {v:.0f} s" for k, v in r.get("phase_seconds", {}).items())
+                    + ")",
+                ],
+            ],
+        ),
         "The machine was shared with other engineers' test runs during the measurement; "
         "alternating the servers spreads that noise over both sides.\n",
         "## Sizes\n",
-        _table(["measurement", "size"], [
-            ["connection rate", f"{a['conns']} sequential `git ls-remote` x {a['reps']} "
-             "repetitions per server and key type"],
-            ["clone", f"{r.get('repos', {}).get('big_pack_bytes', 0) / 1e6:.0f} MB packed "
-             f"(incompressible 1 MiB blobs), {a['clone_reps']} clones per server and cipher, "
-             "`git clone --no-checkout`"],
-            ["concurrency", f"{a['levels']} simultaneous clones of a "
-             f"{r.get('repos', {}).get('small_pack_bytes', 0) / 1e6:.1f} MB repository, "
-             f"{a['conc_reps']} repetitions"],
-            ["authentication at scale", f"10 and {a['keys']:,} keys, then {a['cas']:,} CAs; "
-             f"{r.get('auth', {}).get('latency_samples', '?')} decisions per latency figure; "
-             f"{r.get('auth', {}).get('e2e_connections', '?')} connections per rate"],
-            ["issuing", "600 requests at concurrency 1 and 1,500 at 16, 3 repetitions; "
-             "ssh-keygen 200 and 500 certificates"],
-        ]),  # fmt: skip
+        _table(
+            ["measurement", "size"],
+            [
+                [
+                    "connection rate",
+                    f"{a['conns']} sequential `git ls-remote` x {a['reps']} "
+                    "repetitions per server and key type",
+                ],
+                [
+                    "clone",
+                    f"{r.get('repos', {}).get('big_pack_bytes', 0) / 1e6:.0f} MB packed "
+                    f"(incompressible 1 MiB blobs), {a['clone_reps']} clones per server "
+                    "and cipher, "
+                    "`git clone --no-checkout`",
+                ],
+                [
+                    "concurrency",
+                    f"{a['levels']} simultaneous clones of a "
+                    f"{r.get('repos', {}).get('small_pack_bytes', 0) / 1e6:.1f} MB repository, "
+                    f"{a['conc_reps']} repetitions",
+                ],
+                [
+                    "authentication at scale",
+                    f"10 and {a['keys']:,} keys, then {a['cas']:,} CAs; "
+                    f"{r.get('auth', {}).get('latency_rounds', '?')} x "
+                    f"{r.get('auth', {}).get('latency_samples', '?')} decisions "
+                    "per latency figure; "
+                    f"{r.get('auth', {}).get('e2e_connections', '?')} connections per rate",
+                ],
+                [
+                    "issuing",
+                    "{http_c1} requests at concurrency 1 and {http_c16} at 16, {reps} "
+                    "repetitions; ssh-keygen {keygen_c1} and {keygen_c16} certificates, {reps} "
+                    "repetitions".format(
+                        **r.get("issue", {}).get(
+                            "sizes",
+                            {
+                                "http_c1": "?",
+                                "http_c16": "?",
+                                "reps": "?",
+                                "keygen_c1": "?",
+                                "keygen_c16": "?",
+                            },
+                        )
+                    ),
+                ],
+            ],
+        ),
+        *(
+            [f"**Phases that failed in this run: {', '.join(r['failed_phases'])}.**\n"]
+            if r.get("failed_phases")
+            else []
+        ),
         "## Against the targets\n",
         _table(["measure", "Gitward", "OpenSSH", "ratio", "target", ""], targets(r)),
     ]
@@ -155,55 +271,101 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
         for ident, v in r["rate"].items():
             for name in ("gitward", "openssh"):
                 x = v[name]
-                rows.append([ident, name, _m(x["conns_per_s"]), _m(x["cpu_ms_per_conn"], "{:.0f}"),
-                             str(x["failures"])])  # fmt: skip
-        parts += ["## Connection rate (sequential `git ls-remote`)\n",
-                  "Server CPU: the whole server (for Gitward the process and the git it ran; for "
-                  "OpenSSH the listener and every per-connection process, git included).\n",
-                  _table(["key", "server", "conn/s", "server CPU ms/conn", "failures"], rows)]
+                rows.append(
+                    [
+                        ident,
+                        name,
+                        _m(x["conns_per_s"]),
+                        _m(x["cpu_ms_per_conn"], "{:.0f}"),
+                        str(x["failures"]),
+                    ]
+                )
+        parts += [
+            "## Connection rate (sequential `git ls-remote`)\n",
+            "Server CPU: the whole server (for Gitward the process and the git it ran; for "
+            "OpenSSH the listener and every per-connection process, git included).\n",
+            _table(["key", "server", "conn/s", "server CPU ms/conn", "failures"], rows),
+        ]
     if "clone" in r:
         rows = []
         for label, v in r["clone"].items():
-            git_cpu = v["gitward"]["children_cpu_s_per_gb"]["median"]
             for name in ("gitward", "openssh"):
                 x = v[name]
-                if name == "gitward":
-                    ssh_layer = _m(x["own_cpu_s_per_gb"])
-                    git = _m(x["children_cpu_s_per_gb"])
-                else:
-                    ssh_layer = f"~{x['cpu_s_per_gb']['median'] - git_cpu:.1f} (total - git)"
-                    git = f"~{git_cpu:.1f} (as Gitward's git)"
-                rows.append([label, name, x["cipher"], _m(x["mb_per_s"], "{:.0f}"),
-                             _m(x["cpu_s_per_gb"]), ssh_layer, git,
-                             _m(x["peak_rss_mb"], "{:.0f}")])  # fmt: skip
+                rows.append(
+                    [
+                        label,
+                        name,
+                        x["cipher"],
+                        _m(x["mb_per_s"], "{:.0f}"),
+                        _m(x["cpu_s_per_gb"]),
+                        _m(x["own_cpu_s_per_gb"]),
+                        _m(x["children_cpu_s_per_gb"]),
+                        _m(x["peak_rss_mb"], "{:.0f}"),
+                    ]
+                )
         parts += [
             "## Clone\n",
-            "CPU seconds per GB sent. The total is exact for both servers. Gitward's split is "
-            "exact (the server process vs the git it waited for). OpenSSH's is derived: its git "
-            "does the same work on the same repository, so its SSH layer is its total minus "
-            "Gitward's git time.\n",
-            _table(["cipher setting", "server", "negotiated", "MB/s", "CPU s/GB total",
-                    "SSH layer s/GB", "git s/GB", "peak RSS MB"], rows),  # fmt: skip
+            "CPU seconds per GB sent, split into the SSH layer and the git it ran. Gitward: the "
+            "server process, and the git children it waited for. OpenSSH: the listener, the "
+            "per-connection monitors and their pre-authentication children, and the session "
+            "processes' own time, then the git those session processes ran (bench/reaper.py "
+            "reads each session process's times as a zombie, before reaping it). Peak RSS "
+            "includes git, whose pack-objects maps the whole pack.\n",
+            _table(
+                [
+                    "cipher setting",
+                    "server",
+                    "negotiated",
+                    "MB/s",
+                    "CPU s/GB total",
+                    "SSH layer s/GB",
+                    "git s/GB",
+                    "peak RSS MB",
+                ],
+                rows,
+            ),
         ]
     if "concurrency" in r:
         rows = []
         for level, v in r["concurrency"].items():
             for name in ("gitward", "openssh"):
                 x = v[name]
-                rows.append([level, name, _m(x["seconds"], "{:.2f}"),
-                             "/".join(str(f) for f in x["failures"]), _m(x["peak_rss_mb"], "{:.0f}"),
-                             str(x["peak_processes"]),
-                             f"{'/'.join(map(str, x['fds_before']))} -> "
-                             f"{'/'.join(map(str, x['fds_after']))}",
-                             _m(x["cpu_s"], "{:.2f}"), _m(x["mb_per_s"], "{:.1f}")])  # fmt: skip
+                rows.append(
+                    [
+                        level,
+                        name,
+                        _m(x["seconds"], "{:.2f}"),
+                        "/".join(str(f) for f in x["failures"]),
+                        _m(x["peak_rss_mb"], "{:.0f}"),
+                        str(x["peak_processes"]),
+                        str(x.get("peak_fds", "")),
+                        f"{'/'.join(map(str, x['fds_before']))} -> "
+                        f"{'/'.join(map(str, x['fds_after']))}",
+                        _m(x["cpu_s"], "{:.2f}"),
+                        _m(x["mb_per_s"], "{:.1f}"),
+                    ]
+                )
         parts += [
             "## Concurrent clones\n",
             "Peak memory: the largest sum of RSS over the server's process tree, sampled every "
             "100 ms (sshd forks per connection; Gitward runs git per request). Descriptors: "
             "open in the server's process tree before and after each repetition.\n",
-            _table(["clones", "server", "completion s", "failures", "peak RSS MB",
-                    "peak processes", "fds before -> after", "server CPU s", "MB/s"], rows),
-        ]  # fmt: skip
+            _table(
+                [
+                    "clones",
+                    "server",
+                    "completion s",
+                    "failures",
+                    "peak RSS MB",
+                    "peak processes",
+                    "peak fds",
+                    "fds before -> after",
+                    "server CPU s",
+                    "MB/s",
+                ],
+                rows,
+            ),
+        ]
         if have_plot:
             parts.append(f"![clone throughput and server CPU against concurrency]({PLOT})\n")
     if "auth" in r:
@@ -213,13 +375,20 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
             for stage, v in (auth.get(backend) or {}).items():
                 for name in ("small", "large"):
                     x = v[name]
-                    rows.append([backend, f"{x['keys']:,}", f"{x['cas']:,}",
-                                 _m(x["key_latency"]["p50_ms"], "{:.2f}"),
-                                 _m(x["key_latency"]["p99_ms"], "{:.2f}"),
-                                 _m(x["cert_latency"]["p50_ms"], "{:.2f}"),
-                                 _m(x["cert_latency"]["p99_ms"], "{:.2f}"),
-                                 _m(x["e2e"]["ed25519"]["conns_per_s"]),
-                                 _m(x["e2e"]["cert"]["conns_per_s"])])  # fmt: skip
+                    rows.append(
+                        [
+                            backend,
+                            "keys" if stage == "keys" else "+ CAs",
+                            f"{x['keys']:,}",
+                            f"{x['cas']:,}",
+                            _m(x["key_latency"]["p50_ms"], "{:.2f}"),
+                            _m(x["key_latency"]["p99_ms"], "{:.2f}"),
+                            _m(x["cert_latency"]["p50_ms"], "{:.2f}"),
+                            _m(x["cert_latency"]["p99_ms"], "{:.2f}"),
+                            _m(x["e2e"]["ed25519"]["conns_per_s"]),
+                            _m(x["e2e"]["cert"]["conns_per_s"]),
+                        ]
+                    )
         parts += [
             "## Authentication at scale\n",
             "Two stores per database, side by side: one with 10 registered keys and 1 CA, one "
@@ -228,12 +397,26 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
             "`services.ssh_access.authenticate(ctx, ssh_username='git', key_blob=..., "
             "peer='127.0.0.1', signed=True)`, the decision the server makes for a signed "
             "attempt (lookup, policy, audit event, last-used update, commit); "
-            f"{auth.get('latency_rounds', '?')} batches of {auth.get('latency_samples', '?')} "
-            "decisions, each batch's p50 and p99, median (min-max) over the batches. End to "
-            "end: sequential `git ls-remote` against `gitward serve` on that store.\n",
-            _table(["database", "keys", "CAs", "key p50 ms", "key p99 ms", "certificate p50 ms",
-                    "certificate p99 ms", "e2e conn/s, key", "e2e conn/s, certificate"],
-                   rows),  # fmt: skip
+            f"{auth.get('latency_rounds', '?')} rounds of {auth.get('latency_samples', '?')} "
+            "decisions per store and credential, the stores alternating batch by batch; the "
+            "figure is the quantile over all of a store's decisions, with (the lowest-the "
+            "highest) per-round quantile. End to end: sequential `git ls-remote` against "
+            "`gitward serve` on that store.\n",
+            _table(
+                [
+                    "database",
+                    "stage",
+                    "keys",
+                    "CAs",
+                    "key p50 ms",
+                    "key p99 ms",
+                    "certificate p50 ms",
+                    "certificate p99 ms",
+                    "e2e conn/s, key",
+                    "e2e conn/s, certificate",
+                ],
+                rows,
+            ),
         ]
         if auth.get("skipped_postgresql"):
             parts.append(f"PostgreSQL was skipped: {auth['skipped_postgresql']}\n")
@@ -241,23 +424,86 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
         i = r["issue"]
         rows = []
         for c, v in i.get("http", {}).items():
-            rows.append([f"HTTP API, concurrency {c}", _m(v["per_s"], "{:.0f}"),
-                         _m(v["p50_ms"]), _m(v["p99_ms"]),
-                         _m(v["server_cpu_ms_per_cert"], "{:.2f}"), str(v["failures"])])  # fmt: skip
+            rows.append(
+                [
+                    f"HTTP API, concurrency {c}",
+                    _m(v["per_s"], "{:.0f}"),
+                    _m(v["p50_ms"]),
+                    _m(v["p99_ms"]),
+                    _m(v["server_cpu_ms_per_cert"], "{:.2f}"),
+                    str(v["failures"]),
+                ]
+            )
         ip = i.get("in_process")
         if ip:
-            rows.append(["service function in process, 1 thread", f"{ip['per_s']:.0f}",
-                         f"{ip['p50_ms']:.1f}", f"{ip['p99_ms']:.1f}", "", ""])  # fmt: skip
+            rows.append(
+                [
+                    "service function in process, 1 thread",
+                    f"{ip['per_s']:.0f}",
+                    f"{ip['p50_ms']:.1f}",
+                    f"{ip['p99_ms']:.1f}",
+                    "",
+                    "",
+                ]
+            )
         for c, v in i.get("ssh_keygen", {}).items():
-            rows.append([f"`ssh-keygen -s` per certificate, concurrency {c}",
-                         _m(v["per_s"], "{:.0f}"), _m(v["p50_ms"]), _m(v["p99_ms"]), "",
-                         str(v["failures"])])  # fmt: skip
+            rows.append(
+                [
+                    f"`ssh-keygen -s` per certificate, concurrency {c}",
+                    _m(v["per_s"], "{:.0f}"),
+                    _m(v["p50_ms"]),
+                    _m(v["p99_ms"]),
+                    "",
+                    str(v["failures"]),
+                ]
+            )
         parts += [
             "## Issuing certificates\n",
             "`POST /api/v1/ssh/certificates` (Gitward's `create_app` under uvicorn, SQLite, "
             "one managed Ed25519 CA), HTTP/1.1 keep-alive, one connection per worker.\n",
-            _table(["", "certificates/s", "p50 ms", "p99 ms", "server CPU ms/cert",
-                    "failures"], rows),  # fmt: skip
+            _table(
+                ["", "certificates/s", "p50 ms", "p99 ms", "server CPU ms/cert", "failures"], rows
+            ),
+        ]
+    if "ab" in r:
+        ab = r["ab"]
+        rows = []
+        if "clone" in ab:
+            b, a = ab["clone"]["before"], ab["clone"]["after"]
+            for key, what in (
+                ("own_cpu_s_per_gb", "clone: SSH-layer CPU s/GB (server process)"),
+                ("cpu_s_per_gb", "clone: server CPU s/GB, git included"),
+                ("mb_per_s", "clone: MB/s"),
+            ):
+                rows.append(
+                    [what, _m(b[key]), _m(a[key]), f"{a[key]['median'] / b[key]['median']:.2f}x"]
+                )
+        if "rate" in ab:
+            b, a = ab["rate"]["before"], ab["rate"]["after"]
+            for key, what in (
+                ("cpu_ms_per_conn", "ls-remote: server CPU ms/connection"),
+                ("conns_per_s", "ls-remote: connections/s"),
+            ):
+                rows.append(
+                    [what, _m(b[key]), _m(a[key]), f"{a[key]['median'] / b[key]['median']:.2f}x"]
+                )
+        for backend, v in ab.get("auth", {}).items():
+            rows.append(
+                [
+                    f"authentication decision p50 ms, {backend}",
+                    _m(v["before"], "{:.2f}"),
+                    _m(v["after"], "{:.2f}"),
+                    f"{v['after']['median'] / v['before']['median']:.2f}x",
+                ]
+            )
+        parts += [
+            "## Before and after the changes (same run, side by side)\n",
+            "`before`: a copy of src/gitward with bench/perf.patch applied in reverse; "
+            "`after`: the tree as it is. Both serve the same data directory, alternating "
+            "(chacha20-poly1305, the client's default; 2 big clones and 3 x "
+            f"{r['args']['conns']} ls-remote each; authentication: batches of 200 decisions, "
+            "median of the batch medians).\n",
+            _table(["", "before", "after", "after/before"], rows),
         ]
     if analysis:
         parts.append(analysis)
@@ -265,8 +511,9 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
 
 
 def write(results: dict[str, Any], here: Path) -> None:
+    """RESULTS.md and the plot into ``here`` (bench/ for a full run)."""
     have_plot = plot(results, here / PLOT)
-    analysis_path = here / "ANALYSIS.md"
+    analysis_path = Path(__file__).resolve().parent / "ANALYSIS.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else ""
     (here / "RESULTS.md").write_text(render(results, have_plot, analysis))
     print("== wrote", here / "RESULTS.md", "and", here / PLOT if have_plot else "(no plot)")

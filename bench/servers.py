@@ -49,10 +49,8 @@ def _stop_group(proc: subprocess.Popen[bytes] | None) -> None:
     leftovers = procs.tree(proc.pid) if proc.poll() is None else []
     if proc.poll() is None:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     for pid in leftovers[1:]:  # per-connection children may have left the group (setsid)
@@ -72,6 +70,7 @@ class Server:
     host_pubs: list[Path] = field(default_factory=list)
     # OpenSSH runs under bench.reaper: the root of its tree is not part of the server.
     helper_root: bool = False
+    tally: Path | None = None  # bench.reaper's running split of reaped CPU time
 
     @property
     def pid(self) -> int:
@@ -81,11 +80,18 @@ class Server:
     def cpu(self) -> procs.Cpu:
         if not self.helper_root:
             return procs.cpu(self.pid)
-        # Under bench.reaper: what the reaper reaped (orphaned session processes) plus the
-        # live listener with everything it reaped itself (the per-connection monitors).
-        reaped = procs.cpu(self.pid).children
+        # Under bench.reaper. SSH: the live listener with everything it reaped itself (the
+        # per-connection monitors and their pre-authentication children) plus the session
+        # processes' own time; git: what those session processes reaped. The reaper tallies
+        # the orphaned session processes split so; its cutime + cstime is their sum.
         listener = procs.cpu(self.listener_pid)
-        return procs.Cpu(listener.own, listener.children + reaped)
+        own_ticks, git_ticks = 0, 0
+        if self.tally is not None and self.tally.exists():
+            own_ticks, git_ticks = (int(x) for x in self.tally.read_text().split())
+        return procs.Cpu(
+            listener.own + listener.children + own_ticks / procs.CLK_TCK,
+            git_ticks / procs.CLK_TCK,
+        )
 
     @property
     def listener_pid(self) -> int:
@@ -116,10 +122,20 @@ class GitwardServer(Server):
     data_dir: Path = Path()
     env_extra: dict[str, str] = field(default_factory=dict)
     http_url: str | None = None
+    # Another copy of Gitward's source to run instead of the installed one (bench/ab.py).
+    source: Path | None = None
     log_path: Path = Path()
+
+    def _command(self) -> list[str]:
+        if self.source is None:
+            return [str(GITWARD)]
+        code = "import sys; from gitward.cli.main import main; sys.argv[0] = 'gitward'; main()"
+        return [sys.executable, "-c", code]
 
     def start(self) -> GitwardServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GITWARD_")}
+        if self.source is not None:
+            env["PYTHONPATH"] = str(self.source)
         env.update(
             GITWARD_HOSTNAME=HOSTNAME,
             GITWARD_LOG_LEVEL="info",
@@ -131,8 +147,16 @@ class GitwardServer(Server):
         self.log_path = self.data_dir.parent / f"{self.name}.log"
         with out.open("wb") as stdout, self.log_path.open("ab") as stderr:
             self.process = subprocess.Popen(
-                [str(GITWARD), "serve", "--data-dir", str(self.data_dir),
-                 "--ssh-port", "0", "--http-port", "0"],  # fmt: skip
+                [
+                    *self._command(),
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--ssh-port",
+                    "0",
+                    "--http-port",
+                    "0",
+                ],
                 stdout=stdout,
                 stderr=stderr,
                 stdin=subprocess.DEVNULL,
@@ -166,8 +190,16 @@ def ensure_sshd_user(home: Path) -> None:
         entry = pwd.getpwnam(SSHD_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--home-dir", str(home),
-             "--shell", git_shell, SSHD_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                str(home),
+                "--shell",
+                git_shell,
+                SSHD_USER,
+            ],
             check=True,
         )
     else:
@@ -248,6 +280,8 @@ class OpenSSHServer(Server):
         config.write_text("\n".join(lines) + "\n")
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         self.log_path = base / "sshd.log"
+        self.tally = base / "reaped-cpu"
+        self.tally.unlink(missing_ok=True)
         with self.log_path.open("ab") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bench.reaper", str(SSHD), "-D", "-e", "-f", str(config)],
@@ -256,6 +290,7 @@ class OpenSSHServer(Server):
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 cwd=Path(__file__).resolve().parent.parent,
+                env={**os.environ, "GWBENCH_REAPER_TALLY": str(self.tally)},
             )
         _wait_port(self.port, self.process)
         return self
@@ -273,15 +308,24 @@ class Client:
     def ssh_argv(self, server: Server) -> list[str]:
         known = self.home / "known_hosts"
         argv = [
-            "ssh", "-F", "/dev/null",
-            "-o", "IdentitiesOnly=yes",
-            "-o", f"IdentityFile={self.key}",
-            "-o", f"UserKnownHostsFile={known}",
-            "-o", "StrictHostKeyChecking=yes",
-            "-o", "BatchMode=yes",
-            "-o", "LogLevel=ERROR",
-            "-p", str(server.port),
-        ]  # fmt: skip
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"IdentityFile={self.key}",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            str(server.port),
+        ]
         if self.cert is not None:
             argv += ["-o", f"CertificateFile={self.cert}"]
         if self.ciphers:

@@ -102,9 +102,7 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         if self._counted:  # never authenticated
             state.unauthenticated -= 1
             self._counted = False
-            state.penalties.penalise(
-                self.peer_address, time.monotonic(), tried=self._failures > 0
-            )
+            state.penalties.penalise(self.peer_address, time.monotonic(), tried=self._failures > 0)
         super().connection_lost(exc)
 
     def _authenticated(self) -> None:
