@@ -22,10 +22,10 @@ from gitward.ca.certificate import (
     FOREVER,
     HOST_CERT,
     Certificate,
-    fingerprint_sha256,
     parse_certificate,
     parse_certificate_line,
 )
+from gitward.keys.fingerprint import sha256_fingerprint
 from tests.access.world import (
     ALICE,
     CA_ACME,
@@ -100,7 +100,7 @@ def test_subject_hostname_trailing_dot_and_empty() -> None:
 # --- check_certificate -----------------------------------------------------------------
 
 RSA_SIGNER = make_key("rsa", 1)
-CA_RSA = TrustedCA(7, fingerprint_sha256(public_blob(RSA_SIGNER)), "org", 10)
+CA_RSA = TrustedCA(7, sha256_fingerprint(public_blob(RSA_SIGNER)), "org", 10)
 
 
 def _check(

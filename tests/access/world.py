@@ -18,7 +18,8 @@ from gitward.access.facts import (
     TrustedCA,
     UserFacts,
 )
-from gitward.ca.certificate import Certificate, fingerprint_sha256, parse_certificate
+from gitward.ca.certificate import Certificate, parse_certificate
+from gitward.keys.fingerprint import sha256_fingerprint
 from tests.ca.certbuilder import STANDARD_EXTENSIONS, build, make_key, options, public_blob
 
 HOST = "git.example.com"
@@ -30,9 +31,9 @@ ACME_KEY = make_key("ed25519", 1)  # the certbuilder's default signer
 ENTERPRISE_KEY = make_key("nistp256", 11)
 OTHER_KEY = make_key("ed25519", 12)
 
-CA_ACME = TrustedCA(1, fingerprint_sha256(public_blob(ACME_KEY)), "org", 10)
-CA_ENTERPRISE = TrustedCA(2, fingerprint_sha256(public_blob(ENTERPRISE_KEY)), "enterprise", 5)
-CA_OTHER = TrustedCA(3, fingerprint_sha256(public_blob(OTHER_KEY)), "org", 20)
+CA_ACME = TrustedCA(1, sha256_fingerprint(public_blob(ACME_KEY)), "org", 10)
+CA_ENTERPRISE = TrustedCA(2, sha256_fingerprint(public_blob(ENTERPRISE_KEY)), "enterprise", 5)
+CA_OTHER = TrustedCA(3, sha256_fingerprint(public_blob(OTHER_KEY)), "org", 20)
 
 ALICE = UserFacts(100, "alice", created_at=ISSUED - 365 * DAY)
 BOB = UserFacts(101, "bob", created_at=ISSUED - 365 * DAY)

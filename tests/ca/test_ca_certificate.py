@@ -21,12 +21,13 @@ from gitward.ca.certificate import (
     HOST_CERT,
     USER_CERT,
     Certificate,
-    fingerprint_sha256,
+    is_certificate_blob,
     parse_certificate,
     parse_certificate_line,
     verify_certificate_signature,
 )
 from gitward.errors import CertificateError
+from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.wire import WireReader, WireWriter
 from tests.ca.certbuilder import (
     CertSpec,
@@ -61,7 +62,7 @@ def test_subject_key_types(subject: str) -> None:
     key = make_key(subject)
     cert = parse_certificate(build(subject=key))
     assert cert.public_key == public_blob(key)
-    assert cert.public_key_fingerprint == fingerprint_sha256(public_blob(key))
+    assert cert.public_key_fingerprint == sha256_fingerprint(public_blob(key))
     assert cert.key_type == cert.public_key_type + "-cert-v01@openssh.com"
     assert verify_certificate_signature(cert)
 
@@ -74,7 +75,7 @@ def test_signer_types(signer: str, algorithm: str) -> None:
     cert = parse_certificate(build(signer=key, signature_algorithm=algorithm))
     assert cert.signature_algorithm == algorithm
     assert cert.signature_key == public_blob(key)
-    assert cert.signature_key_fingerprint == fingerprint_sha256(public_blob(key))
+    assert cert.signature_key_fingerprint == sha256_fingerprint(public_blob(key))
     assert not cert.signature_key_is_certificate
     assert verify_certificate_signature(cert)
 
@@ -107,7 +108,7 @@ def test_ok_all_fields() -> None:
     assert cert.nonce == b"n" * 16
     assert cert.cert_type == USER_CERT and cert.is_user_certificate
     assert cert.blob == blob
-    assert cert.fingerprint == fingerprint_sha256(blob)
+    assert cert.fingerprint == sha256_fingerprint(blob)
     assert cert.signed_data == blob[: len(cert.signed_data)]
     assert verify_certificate_signature(cert)
 
@@ -506,3 +507,20 @@ def test_fuzz_inserted_bytes(good: bytes, position: int, junk: bytes) -> None:
 def test_fuzz_lines(text: str) -> None:
     with contextlib.suppress(CertificateError):
         parse_certificate_line(text)
+
+
+@pytest.mark.parametrize(
+    "case, blob, expected",
+    [
+        (
+            "ok/certificate",
+            WireWriter().string("ssh-ed25519-cert-v01@openssh.com").getvalue(),
+            True,
+        ),
+        ("ok/plain-key", WireWriter().string("ssh-ed25519").string(b"k" * 32).getvalue(), False),
+        ("fail/truncated", b"\x00\x00\x00\xffssh", False),
+        ("fail/empty", b"", False),
+    ],
+)
+def test_is_certificate_blob(case: str, blob: bytes, expected: bool) -> None:
+    assert is_certificate_blob(blob) is expected, case

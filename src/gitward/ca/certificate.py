@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from gitward.errors import CertificateError, KeyFormatError
+from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.wire import WireReader
 
 USER_CERT: Final = 1
@@ -139,10 +139,13 @@ class Certificate:
         return f"{line} {comment}" if comment else line
 
 
-def fingerprint_sha256(blob: bytes) -> str:
-    """The OpenSSH ``SHA256:`` fingerprint of a key blob (unpadded base64)."""
-    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii")
-    return "SHA256:" + digest.rstrip("=")
+def is_certificate_blob(blob: bytes) -> bool:
+    """Whether a key blob, as a client offers it, declares an OpenSSH certificate type."""
+    try:
+        key_type = WireReader(blob, what="key").string()
+    except KeyFormatError:
+        return False
+    return key_type.endswith(CERT_SUFFIX.encode("ascii"))
 
 
 def parse_certificate_line(text: str) -> Certificate:
@@ -233,7 +236,7 @@ def _parse(blob: bytes) -> Certificate:
         nonce=nonce,
         public_key_type=plain_type,
         public_key=public_key,
-        public_key_fingerprint=fingerprint_sha256(public_key),
+        public_key_fingerprint=sha256_fingerprint(public_key),
         serial=serial,
         cert_type=cert_type,
         key_id=key_id,
@@ -245,13 +248,13 @@ def _parse(blob: bytes) -> Certificate:
         reserved=reserved,
         signature_key=signature_key,
         signature_key_type=sig_key_type,
-        signature_key_fingerprint=fingerprint_sha256(signature_key),
+        signature_key_fingerprint=sha256_fingerprint(signature_key),
         signature_key_is_certificate=sig_key_is_cert,
         signature_algorithm=algorithm,
         signature=signature,
         signed_data=signed_data,
         blob=blob,
-        fingerprint=fingerprint_sha256(blob),
+        fingerprint=sha256_fingerprint(blob),
     )
 
 

@@ -12,10 +12,15 @@ def _blob(key: PublicKey | PrivateKey) -> bytes:
     return key.public.blob if isinstance(key, PrivateKey) else key.blob
 
 
-def fingerprint_sha256(key: PublicKey | PrivateKey) -> str:
-    """``SHA256:`` and unpadded base64 of SHA-256 over the public key blob."""
-    digest = hashlib.sha256(_blob(key)).digest()
+def sha256_fingerprint(blob: bytes) -> str:
+    """``SHA256:`` and unpadded base64 of SHA-256 over a public key (or certificate) blob."""
+    digest = hashlib.sha256(blob).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def fingerprint_sha256(key: PublicKey | PrivateKey) -> str:
+    """The SHA256 fingerprint of a loaded key."""
+    return sha256_fingerprint(_blob(key))
 
 
 def fingerprint_md5(key: PublicKey | PrivateKey) -> str:

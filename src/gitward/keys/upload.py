@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import hashlib
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from gitward.errors import KeyFormatError, KeyRejected
+from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.wire import WireReader
 
 MIN_RSA_BITS = 2048
@@ -78,11 +78,6 @@ class UploadedKey:
     def openssh_line(self) -> str:
         """The key as one line without the comment (comments are the uploader's business)."""
         return f"{self.key_type} {base64.b64encode(self.blob).decode('ascii')}"
-
-
-def sha256_fingerprint(blob: bytes) -> str:
-    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
-    return f"SHA256:{digest}"
 
 
 def validate_public_key_upload(data: bytes, purpose: KeyPurpose) -> UploadedKey:

@@ -28,7 +28,7 @@ from gitward.ca.certificate import parse_certificate_line
 from gitward.ca.krl import CertSection, Krl, decode_krl, encode_krl
 from gitward.errors import CertificateError, InvalidInput
 from gitward.keys.algorithms import decode_public_blob, encode_public_blob, ssh_key_type
-from gitward.keys.upload import sha256_fingerprint
+from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.services.context import Context
 from gitward.services.revocation import add_revocations, sha1_fingerprint
 from gitward.store.db import transaction

@@ -15,9 +15,9 @@ import datetime as dt
 
 from gitward.errors import AlreadyExists, ConfigurationError, InvalidInput, NotFound
 from gitward.keys.api import export_private_key, load_private_key
+from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.generate import generate_key
 from gitward.keys.model import PrivateKey
-from gitward.keys.upload import sha256_fingerprint
 from gitward.services import ca_secret
 from gitward.services.context import Context
 from gitward.services.orgs import require_enterprise, require_org

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from gitward.access.facts import RevocationFacts
 from gitward.ca.certificate import CERT_SUFFIX, Certificate, parse_certificate_line
 from gitward.errors import CertificateError, InvalidInput, NotFound
-from gitward.keys.upload import KeyPurpose, sha256_fingerprint, validate_public_key_upload
+from gitward.keys.fingerprint import sha256_fingerprint
+from gitward.keys.upload import KeyPurpose, validate_public_key_upload
 from gitward.services.context import Context
 from gitward.services.views import View
 from gitward.store.db import Session, transaction

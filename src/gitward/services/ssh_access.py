@@ -35,11 +35,11 @@ from gitward.access.identity import (
     certificate_subject,
     check_certificate,
 )
-from gitward.ca.certificate import Certificate, parse_certificate
+from gitward.ca.certificate import Certificate, is_certificate_blob, parse_certificate
 from gitward.errors import CertificateError, GitwardError
 from gitward.git import repos as disk
 from gitward.git.commands import GitCommand, parse_git_command
-from gitward.keys.upload import sha256_fingerprint
+from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.services import revocation
 from gitward.services.context import Context
 from gitward.services.facts import permission_on, repo_facts, trusted_ca, user_facts
@@ -49,8 +49,6 @@ from gitward.store.models import CertificateAuthority, Organization, Repository,
 from gitward.store.queries import accounts, keys, repos
 
 log = structlog.get_logger("gitward.auth")
-
-CERT_SUFFIX = b"-cert-v01@openssh.com"
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,6 @@ class AuthResult:
     credential: Credential | None = None
     refusal: Decision | None = None
     label: str = ""  # what the credential is, for logs ("key SHA256:... of alice")
-
-
-def _key_type(blob: bytes) -> bytes:
-    return blob[4 : 4 + int.from_bytes(blob[:4], "big")] if len(blob) >= 4 else b""
 
 
 def authenticate(
@@ -105,7 +99,7 @@ def _decide_auth(
     username = parse_ssh_username(ssh_username)
     if username is None:
         return _refused(Reason.SSH_BAD_USERNAME, f"ssh username {ssh_username[:64]!r}")
-    if _key_type(blob).endswith(CERT_SUFFIX):
+    if is_certificate_blob(blob):
         return _decide_certificate(ctx, session, username.org_id, blob, peer, now)
     if username.org_id is not None:
         # org-ID@ accepts certificates only; refusing here lets the client offer its next key.

@@ -32,12 +32,12 @@ from asyncssh.packet import SSHPacketLogger, String
 from asyncssh.public_key import decode_ssh_public_key
 
 from gitward.access.identity import signature_algorithm_allowed
-from gitward.ca.certificate import parse_certificate
+from gitward.ca.certificate import is_certificate_blob, parse_certificate
 from gitward.errors import GitwardError
 from gitward.keys.wire import WireReader
 from gitward.services import ssh_access
 from gitward.services.context import Context
-from gitward.services.ssh_access import CERT_SUFFIX, AuthResult
+from gitward.services.ssh_access import AuthResult
 from gitward.sshd.limits import PenaltyBox, StartupLimit
 
 log = structlog.get_logger("gitward.sshd")
@@ -176,7 +176,7 @@ class GitwardConnection(asyncssh.SSHServerConnection):
             if not signature_algorithm_allowed(algorithm):
                 return f"key.sha1_signature ({algorithm})"
             blob = key_data
-            if _key_type(key_data).endswith(CERT_SUFFIX):
+            if is_certificate_blob(key_data):
                 blob = parse_certificate(key_data).public_key
             key = decode_ssh_public_key(blob)
             if not key.verify(String(self._session_id) + msg, signature):
@@ -184,13 +184,6 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         except (GitwardError, asyncssh.KeyImportError, ValueError) as exc:
             return f"key.bad_signature ({type(exc).__name__})"
         return None
-
-
-def _key_type(blob: bytes) -> bytes:
-    try:
-        return WireReader(blob).string()
-    except GitwardError:
-        return b""
 
 
 class GitwardServer(asyncssh.SSHServer):
