@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from gitward.access.facts import RevocationFacts
 from gitward.ca.certificate import CERT_SUFFIX, Certificate, parse_certificate_line
-from gitward.errors import CertificateError, InvalidInput, NotFound
+from gitward.errors import CertificateError, InvalidInput
 from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.upload import KeyPurpose, validate_public_key_upload
 from gitward.services.context import Context
@@ -284,13 +284,6 @@ def _certificate_row(cert: Certificate, reason: str, now: object) -> Revocation:
 def list_revocations(ctx: Context) -> list[RevocationView]:
     with transaction(ctx.engine) as session:
         return [RevocationView.of(r) for r in queries.all_revocations(session)]
-
-
-def require_ca(session: Session, fingerprint: str) -> CertificateAuthority:
-    ca = keys.ca_by_fingerprint(session, fingerprint)
-    if ca is None:
-        raise NotFound(f"no certificate authority with fingerprint {fingerprint}")
-    return ca
 
 
 __all__ = [

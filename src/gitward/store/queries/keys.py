@@ -20,12 +20,6 @@ def keys_of_user(session: Session, user_id: int) -> Sequence[SSHKey]:
     ).all()
 
 
-def deploy_keys_of_repo(session: Session, repo_id: int) -> Sequence[SSHKey]:
-    return session.scalars(
-        select(SSHKey).where(SSHKey.repository_id == repo_id).order_by(SSHKey.id)
-    ).all()
-
-
 def ca_by_fingerprint(session: Session, fingerprint: str) -> CertificateAuthority | None:
     return session.scalar(
         select(CertificateAuthority).where(CertificateAuthority.fingerprint == fingerprint)

@@ -31,12 +31,6 @@ def repo_by_id(session: Session, repo_id: int) -> Repository | None:
     return session.get(Repository, repo_id)
 
 
-def repos_owned_by_user(session: Session, user_id: int) -> Sequence[Repository]:
-    return session.scalars(
-        select(Repository).where(Repository.owner_user_id == user_id).order_by(Repository.name)
-    ).all()
-
-
 def list_repos(session: Session) -> Sequence[Repository]:
     return session.scalars(select(Repository).order_by(Repository.id)).all()
 
