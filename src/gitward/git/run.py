@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitward.git.commands import GitCommand
+from gitward.git.commands import GitCommand, Operation
 
 _PROTOCOL = re.compile(r"^version=[0-9]+(?::[A-Za-z0-9=_.-]+)*$")
 _SERVICE_ARGS = {
@@ -50,31 +50,14 @@ def service_argv(command: GitCommand, repo_dir: Path) -> list[str]:
 
 @dataclass
 class RunningService:
-    """A git service and the parent's ends of its pipes (the transport owns them next).
-
-    ``_spare_fds`` are extra read ends of git's stdout and stderr, held until git exits:
-    when the client vanishes the transport drops its read ends, and without a reader left
-    git's next write would raise SIGPIPE and kill it in the middle of removing its
-    quarantine directory. Git's last words are small and fit the pipe buffer.
-    """
+    """A git service and the parent's ends of its pipes, which the transport owns next
+    (each is closed by the one task that copies through it)."""
 
     process: asyncio.subprocess.Process
     stdin_fd: int  # write end: the client's data goes here
     stdout_fd: int  # read end
     stderr_fd: int  # read end
-    _spare_fds: tuple[int, ...] = ()
-
-    async def wait(self) -> int:
-        """Wait for git to exit, then release the spare pipe ends."""
-        try:
-            return await self.process.wait()
-        finally:
-            self.release()
-
-    def release(self) -> None:
-        for fd in self._spare_fds:
-            os.close(fd)
-        self._spare_fds = ()
+    operation: Operation = "read"  # "write": a vanished client's push is git's to abandon
 
 
 async def start_service(command: GitCommand, repo_dir: Path, env: dict[str, str]) -> RunningService:
@@ -99,5 +82,4 @@ async def start_service(command: GitCommand, repo_dir: Path, env: dict[str, str]
     finally:
         for fd in (child_in, child_out, child_err):
             os.close(fd)
-    spare = (os.dup(parent_out), os.dup(parent_err))
-    return RunningService(process, parent_in, parent_out, parent_err, spare)
+    return RunningService(process, parent_in, parent_out, parent_err, command.operation)

@@ -19,6 +19,7 @@ from gitward.access.facts import DeployKeyCredential
 from gitward.git import run
 from gitward.services import ssh_access
 from gitward.services.context import Context
+from gitward.sshd import relay
 from gitward.sshd.server import GitwardConnection
 
 log = structlog.get_logger("gitward.sshd")
@@ -104,29 +105,24 @@ async def _greet(
 
 
 async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> None:
-    """Connect git to the channel until git exits; never kill git for a vanished client:
-    closing its input lets receive-pack abandon the push and remove its quarantine."""
-    try:
-        # send_eof=False: asyncssh would send the channel's EOF as soon as *either* pipe
-        # ends, and git's stderr often ends while the last of the pack still sits in the
-        # stdout pipe, which was then dropped ("Channel not open for sending") and the
-        # clone failed with "early EOF". _finish sends EOF once both pipes are drained.
-        await process.redirect(
-            stdin=service.stdin_fd,
-            stdout=service.stdout_fd,
-            stderr=service.stderr_fd,
-            send_eof=False,
-        )
-    except BaseException:
-        service.process.kill()
-        await service.wait()
-        raise
+    """Relay between the channel and git until git exits and its output is delivered."""
+    for fd in (service.stdin_fd, service.stdout_fd, service.stderr_fd):
+        relay.prepare(fd)
+    feed = asyncio.create_task(relay.client_to_git(process.stdin, service.stdin_fd))
+    output = asyncio.gather(
+        relay.git_to_client(service.stdout_fd, process.stdout),
+        relay.git_to_client(service.stderr_fd, process.stderr),
+    )
     try:
         status = await _wait_git(process, service)
-    finally:
+        await output  # git's last words, up to its pipes' end of file
+    except BaseException:
         if service.process.returncode is None:
-            service.process.terminate()
-        await service.wait()
+            service.process.kill()
+        raise
+    finally:
+        feed.cancel()
+        await asyncio.gather(feed, output, return_exceptions=True)
     if status < 0:
         with contextlib.suppress(asyncssh.Error, OSError):
             process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
@@ -136,16 +132,21 @@ async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningS
 
 
 async def _wait_git(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> int:
+    """git's exit status. A client that goes away first has closed git's stdin: a push
+    is abandoned by receive-pack itself (removing its quarantine); read-only services
+    have nothing to clean up and are stopped at once."""
     closed = asyncio.ensure_future(process.channel.wait_closed())
-    exited = asyncio.ensure_future(service.process.wait())  # spare fds released by caller
-    done, _ = await asyncio.wait({closed, exited}, return_when=asyncio.FIRST_COMPLETED)
-    if exited not in done:
-        # The client went away; git sees EOF on its input and should exit on its own.
-        try:
-            await asyncio.wait_for(asyncio.shield(exited), GIT_EXIT_GRACE)
-        except TimeoutError:
-            log.warning("git_slow_to_exit", pid=service.process.pid)
-            service.process.terminate()
-    status = await exited
-    closed.cancel()
-    return status
+    exited = asyncio.ensure_future(service.process.wait())
+    try:
+        done, _ = await asyncio.wait({closed, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if exited not in done:
+            if service.operation == "read":
+                service.process.terminate()
+            try:
+                await asyncio.wait_for(asyncio.shield(exited), GIT_EXIT_GRACE)
+            except TimeoutError:
+                log.warning("git_slow_to_exit", pid=service.process.pid)
+                service.process.terminate()
+        return await exited
+    finally:
+        closed.cancel()
