@@ -30,16 +30,36 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default sqlite:///DATA_DIR/gitward.db"
     )
     hostname: str = "localhost"
-    ssh_host: str = "127.0.0.1"
-    ssh_port: int = Field(default=2222, ge=0, le=65535)
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
-    login_grace_seconds: int = Field(default=30, ge=1)
-    max_auth_tries: int = Field(default=6, ge=1)
-    max_startups: str = "10:30:100"
-    penalty_exempt: str = ""
-    stale_lock_seconds: int = Field(default=3600, ge=0)
-    log_level: str = "info"
+    ssh_host: str = Field(default="127.0.0.1", description="Address the SSH server listens on")
+    ssh_port: int = Field(default=2222, ge=0, le=65535, description="SSH port, 0 for any free one")
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on")
+    http_port: int = Field(
+        default=8080, ge=0, le=65535, description="HTTP port, 0 for any free one"
+    )
+    login_grace_seconds: int = Field(
+        default=30, ge=1, description="Seconds a connection may take to authenticate"
+    )
+    max_auth_tries: int = Field(
+        default=6, ge=1, description="Failed authentication attempts allowed per connection"
+    )
+    # Sized for an event loop, not a process per connection: see sshd/limits.py.
+    max_startups: str = Field(
+        default="256:30:1024",
+        description="Unauthenticated connections, OpenSSH's start:rate:full",
+    )
+    per_source_max_startups: int = Field(
+        default=128,
+        ge=0,
+        description="Unauthenticated connections from one address (0: no limit)",
+    )
+    penalty_exempt: str = Field(
+        default="",
+        description="CIDR list never penalised nor limited per source (NAT, CI, proxies)",
+    )
+    stale_lock_seconds: int = Field(
+        default=3600, ge=0, description="Git locks and quarantines older than this go at start"
+    )
+    log_level: str = Field(default="info", description="debug, info, warning or error")
     # The issuing service (managed CAs, POST /api/v1/ssh/certificates).
     ca_secret: SecretStr | None = Field(
         default=None, description="Secret that encrypts managed CA keys (prefer ca_secret_file)"

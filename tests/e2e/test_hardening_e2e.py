@@ -312,6 +312,21 @@ def test_fail_unauthenticated_connections_are_capped(fresh: Callable[..., Server
             sock.close()
 
 
+def test_fail_one_address_holds_at_most_its_share_of_startups(
+    fresh: Callable[..., Server],
+) -> None:
+    srv = fresh(per_source_max_startups="2", penalty_exempt="")
+    held = [_open_raw(srv.port) for _ in range(2)]
+    try:
+        assert all(_banner_or_eof(s).startswith(b"SSH-2.0-") for s in held)
+        extra = _open_raw(srv.port)
+        assert _banner_or_eof(extra) == b""  # this address already holds its two
+        extra.close()
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def test_fail_login_grace_time_closes_idle_connections(fresh: Callable[..., Server]) -> None:
     srv = fresh(login_grace_seconds="1")
     sock = _open_raw(srv.port)

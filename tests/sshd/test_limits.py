@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gitward.errors import ConfigurationError
-from gitward.sshd.limits import PenaltyBox, StartupLimit, parse_networks
+from gitward.settings import Settings
+from gitward.sshd.limits import PenaltyBox, SourceStartups, StartupLimit, parse_networks
 
 
 @pytest.mark.parametrize(
@@ -67,3 +68,34 @@ def test_ok_penalty_is_capped_and_exempt_sources_are_never_penalised() -> None:
 def test_fail_bad_exempt_list() -> None:
     with pytest.raises(ConfigurationError, match="penalty_exempt must be a CIDR list"):
         parse_networks("127.0.0.0/8, not-an-address")
+
+
+def test_ok_one_source_holds_at_most_its_share_of_startups() -> None:
+    per_source = SourceStartups(limit=2)
+    for _ in range(2):
+        assert per_source.admits("192.0.2.7")
+        per_source.opened("192.0.2.7")
+    assert not per_source.admits("192.0.2.7")
+    assert per_source.admits("192.0.2.8")  # another address is not affected
+    per_source.closed("192.0.2.7")
+    assert per_source.admits("192.0.2.7")
+
+
+def test_ok_exempt_sources_and_limit_zero_are_not_capped_per_source() -> None:
+    exempt = SourceStartups(limit=1, exempt=parse_networks("10.0.0.0/8"))
+    unlimited = SourceStartups(limit=0)
+    for _ in range(5):
+        exempt.opened("10.1.2.3")
+        unlimited.opened("192.0.2.7")
+    assert exempt.admits("10.1.2.3")
+    assert unlimited.admits("192.0.2.7")
+
+
+def test_ok_default_limits_admit_a_hundred_simultaneous_logins_from_one_address() -> None:
+    settings = Settings()
+    limit = StartupLimit.parse(settings.max_startups)
+    per_source = SourceStartups(settings.per_source_max_startups)
+    for held in range(100):
+        assert limit.admits(held, draw=0.0)  # below `start`: no drop, whatever the dice
+        assert per_source.admits("192.0.2.7")
+        per_source.opened("192.0.2.7")

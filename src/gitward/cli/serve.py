@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 
 import click
 
@@ -15,6 +16,7 @@ from gitward.http.server import HttpServer
 from gitward.logging import configure_logging
 from gitward.services.context import Context
 from gitward.services.repositories import ssh_url
+from gitward.settings import Settings
 from gitward.sshd.listener import SSHListener, start_ssh_server
 
 
@@ -73,20 +75,35 @@ async def _run(ctx: Context) -> None:
     click.echo("stopped")
 
 
+# Every setting is also a flag of `serve` (--max-startups, --penalty-exempt, ...); these
+# have hand-written help, the rest are generated from the settings model below.
+_SHARED = {"data_dir", "database_url", "hostname"}  # settings_options adds them everywhere
+_SECRET = {"ca_secret"}  # never on a command line, where every local user can read it
+
+
+def _setting_flags(func: Callable[..., None]) -> Callable[..., None]:
+    for name in reversed(list(Settings.model_fields)):
+        if name in _SHARED or name in _SECRET:
+            continue
+        field = Settings.model_fields[name]
+        default = field.default if field.default is not None else "none"
+        describe = field.description or name.replace("_", " ")
+        func = click.option(
+            f"--{name.replace('_', '-')}",
+            name,
+            default=None,
+            metavar="VALUE",
+            help=f"{describe} [GITWARD_{name.upper()}, default {default}].",
+        )(func)
+    return func
+
+
 @click.command("serve")
-@click.option(
-    "--ssh-host", help="Address to listen on for SSH [GITWARD_SSH_HOST, default 127.0.0.1]."
-)
-@click.option(
-    "--ssh-port", type=int, help="SSH port, 0 for any free one [GITWARD_SSH_PORT, default 2222]."
-)
-@click.option(
-    "--http-port", type=int, help="HTTP port, 0 for any free one [GITWARD_HTTP_PORT, default 8080]."
-)
+@_setting_flags
 @settings_options
 @handle_errors
-def serve(ssh_host: str | None, ssh_port: int | None, http_port: int | None) -> None:
+def serve(**flags: str | None) -> None:
     """Run Gitward on the configured data directory and database."""
-    ctx = service_context({"ssh_host": ssh_host, "ssh_port": ssh_port, "http_port": http_port})
+    ctx = service_context(flags)
     configure_logging(ctx.settings.log_level)
     asyncio.run(_run(ctx))

@@ -10,6 +10,16 @@ PerSourcePenalties. Pure bookkeeping: the clock and the randomness are passed in
   key), capped at ``ceiling``; once an address owes more than ``threshold`` seconds its new
   connections are refused until the penalty has run down. Authenticated connections are
   never touched, and addresses in ``exempt`` are never penalised.
+- ``SourceStartups`` caps the unauthenticated connections of one address (OpenSSH's
+  PerSourceMaxStartups), so that one source cannot take every startup slot; exempt
+  addresses (a NAT gateway, a CI farm, a load balancer) are not counted.
+
+The defaults are sized for an event-loop server, where an unauthenticated connection
+costs a socket and a few kilobytes, not a forked process as in OpenSSH (whose
+``10:30:100`` dropped 3 or 4 of 20 simultaneous clones from one CI machine):
+``max_startups = 256:30:1024`` and ``per_source_max_startups = 128``. Floods are still
+bounded: past ``full`` every new connection is dropped, ``login_grace_seconds`` closes the
+idle ones, and each connection that ends unauthenticated adds to its source's penalty.
 """
 
 from __future__ import annotations
@@ -54,6 +64,28 @@ class StartupLimit:
         return draw * 100 >= drop
 
 
+@dataclass
+class SourceStartups:
+    """Unauthenticated connections per source address; ``limit`` 0 means no limit."""
+
+    limit: int
+    exempt: tuple[Network, ...] = ()
+    _open: dict[str, int] = field(default_factory=dict)
+
+    def admits(self, peer: str) -> bool:
+        return not self.limit or self._open.get(peer, 0) < self.limit or _exempt(peer, self.exempt)
+
+    def opened(self, peer: str) -> None:
+        self._open[peer] = self._open.get(peer, 0) + 1
+
+    def closed(self, peer: str) -> None:
+        left = self._open.get(peer, 0) - 1
+        if left > 0:
+            self._open[peer] = left
+        else:
+            self._open.pop(peer, None)
+
+
 def parse_networks(spec: str) -> tuple[Network, ...]:
     try:
         return tuple(
@@ -75,6 +107,11 @@ def _address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return addr
 
 
+def _exempt(peer: str, exempt: tuple[Network, ...]) -> bool:
+    addr = _address(peer)
+    return addr is None or any(addr in net for net in exempt)
+
+
 @dataclass
 class PenaltyBox:
     exempt: tuple[Network, ...] = ()
@@ -84,14 +121,10 @@ class PenaltyBox:
     ceiling: float = 600.0
     _until: dict[str, float] = field(default_factory=dict)
 
-    def _exempt(self, peer: str) -> bool:
-        addr = _address(peer)
-        return addr is None or any(addr in net for net in self.exempt)
-
     def penalise(self, peer: str, now: float, *, tried: bool = True) -> None:
         """Charge ``peer`` for a connection that ended unauthenticated; ``tried``: it
         offered at least one credential that failed."""
-        if self._exempt(peer):
+        if _exempt(peer, self.exempt):
             return
         owed = max(self._until.get(peer, now), now) - now
         step = self.authfail if tried else self.noauth

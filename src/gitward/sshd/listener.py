@@ -17,11 +17,15 @@ from gitward.errors import ConfigurationError
 from gitward.git.repos import sweep_stale
 from gitward.services.context import Context
 from gitward.sshd.host_keys import fingerprints, load_or_create_host_keys
-from gitward.sshd.limits import PenaltyBox, StartupLimit, parse_networks
+from gitward.sshd.limits import PenaltyBox, SourceStartups, StartupLimit, parse_networks
 from gitward.sshd.server import GitwardConnection, GitwardServer, ServerState
 from gitward.sshd.session import handle_session
 
 log = structlog.get_logger("gitward.sshd")
+
+# Connections the kernel may hold before they are accepted; a burst of clones from a CI
+# farm arrives at once (Linux caps it at net.core.somaxconn, 4096 by default).
+LISTEN_BACKLOG = 1024
 
 
 @dataclass
@@ -54,7 +58,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
-        sock.listen(256)
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         raise ConfigurationError(
@@ -85,10 +89,12 @@ async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
     for path in swept:
         log.warning("stale_git_state_removed", path=str(path))
     host_keys = load_or_create_host_keys(settings.data_dir)
+    exempt = parse_networks(settings.penalty_exempt)
     state = ServerState(
         ctx=ctx,
         startup_limit=StartupLimit.parse(settings.max_startups),
-        penalties=PenaltyBox(exempt=parse_networks(settings.penalty_exempt)),
+        source_startups=SourceStartups(settings.per_source_max_startups, exempt),
+        penalties=PenaltyBox(exempt=exempt),
         max_auth_tries=settings.max_auth_tries,
     )
     options = await asyncssh.SSHServerConnectionOptions.construct(
@@ -108,6 +114,6 @@ async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
     )
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: GitwardConnection(state, loop, options), sock=sock, backlog=256
+        lambda: GitwardConnection(state, loop, options), sock=sock, backlog=LISTEN_BACKLOG
     )
     return SSHListener(server, state, fingerprints(host_keys), ctx)

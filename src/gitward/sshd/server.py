@@ -38,7 +38,7 @@ from gitward.keys.wire import WireReader
 from gitward.services import ssh_access
 from gitward.services.context import Context
 from gitward.services.ssh_access import AuthResult
-from gitward.sshd.limits import PenaltyBox, StartupLimit
+from gitward.sshd.limits import PenaltyBox, SourceStartups, StartupLimit
 
 log = structlog.get_logger("gitward.sshd")
 
@@ -52,6 +52,7 @@ class ServerState:
 
     ctx: Context
     startup_limit: StartupLimit
+    source_startups: SourceStartups
     penalties: PenaltyBox
     max_auth_tries: int
     unauthenticated: int = 0
@@ -77,8 +78,10 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         peer = transport.get_extra_info("peername")
         self.peer_address = str(peer[0]) if peer else ""
         state, now = self.gitward_state, time.monotonic()
-        if state.penalties.refuses(self.peer_address, now) or not state.startup_limit.admits(
-            state.unauthenticated, random.random()
+        if (
+            state.penalties.refuses(self.peer_address, now)
+            or not state.source_startups.admits(self.peer_address)
+            or not state.startup_limit.admits(state.unauthenticated, random.random())
         ):
             self._refused = True
             log.warning(
@@ -90,6 +93,7 @@ class GitwardConnection(asyncssh.SSHServerConnection):
                 transport.close()
             return
         state.unauthenticated += 1
+        state.source_startups.opened(self.peer_address)
         state.connections.add(self)
         self._counted = True
         super().connection_made(transport)
@@ -100,15 +104,18 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         state = self.gitward_state
         state.connections.discard(self)
         if self._counted:  # never authenticated
-            state.unauthenticated -= 1
-            self._counted = False
+            self._uncount()
             state.penalties.penalise(self.peer_address, time.monotonic(), tried=self._failures > 0)
         super().connection_lost(exc)
 
     def _authenticated(self) -> None:
         if self._counted:
-            self.gitward_state.unauthenticated -= 1
-            self._counted = False
+            self._uncount()
+
+    def _uncount(self) -> None:
+        self.gitward_state.unauthenticated -= 1
+        self.gitward_state.source_startups.closed(self.peer_address)
+        self._counted = False
 
     # -- sending -------------------------------------------------------------------
 
