@@ -7,7 +7,16 @@ import pytest
 
 from gitward.services.context import Context, open_context
 from gitward.settings import Settings
-from tests.e2e.harness import HOSTNAME, Client, Server, keygen, needs_openssh, server_env
+from tests.e2e.harness import (
+    HOSTNAME,
+    STARTED,
+    Client,
+    Server,
+    keygen,
+    log_problems,
+    needs_openssh,
+    server_env,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -19,6 +28,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+@pytest.fixture(autouse=True)
+def clean_server_log() -> Iterator[None]:
+    """Fail the test during which any server printed a traceback: the client may have
+    succeeded while the server hit a bug (the push corruption hid behind one)."""
+    before = {id(s): s.log_size() for s in STARTED}
+    yield
+    for srv in STARTED:
+        text = srv.log_since(before.get(id(srv), 0))
+        if problems := log_problems(text):
+            pytest.fail(
+                f"the server's log ({srv.log_path}) holds {len(problems)} traceback(s) "
+                f"during this test; the first:\n{problems[0]}",
+                pytrace=False,
+            )
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("gitward")
@@ -26,7 +51,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield srv
     finally:
+        offset = srv.log_size()
         srv.stop()
+    if problems := log_problems(srv.log_since(offset)):
+        pytest.fail(f"the server printed a traceback while stopping:\n{problems[0]}")
 
 
 @pytest.fixture(scope="module")

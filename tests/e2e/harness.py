@@ -38,6 +38,18 @@ def server_env(database_url: str | None = None, **settings: str) -> dict[str, st
     return env
 
 
+# Every server a test started, so that the log check can read what each printed.
+STARTED: list[Server] = []
+# What the server must never print, even when the test passed.
+_LOG_PROBLEM = re.compile(r"^Traceback \(most recent call last\)|Exception in callback|"
+                          r"exception was never retrieved|was never awaited", re.MULTILINE)
+
+
+def log_problems(text: str) -> list[str]:
+    """The tracebacks and asyncio complaints in a piece of server log, with context."""
+    return [text[m.start() : m.start() + 1500] for m in _LOG_PROBLEM.finditer(text)]
+
+
 @dataclass
 class Server:
     """A `gitward serve` child process on a free loopback port."""
@@ -54,6 +66,7 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        STARTED.append(self)
         out = self.data_dir.parent / f"serve-{id(self)}.out"
         with out.open("wb") as stdout, self.log_path.open("wb") as stderr:
             self.process = subprocess.Popen(
@@ -97,6 +110,16 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def log_since(self, offset: int) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read().decode(errors="replace")
 
     def known_hosts(self, path: Path) -> Path:
         lines = []
