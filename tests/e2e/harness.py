@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,10 @@ class Server:
         for pub in sorted(self.data_dir.glob("ssh_host_*_key.pub")):
             key_type, blob = pub.read_text().split()[:2]
             lines.append(f"[127.0.0.1]:{self.port} {key_type} {blob}\n")
-        path.write_text("".join(lines))
+        # Atomically: clients in other threads may be reading it right now.
+        scratch = path.with_name(f"{path.name}.{threading.get_ident()}")
+        scratch.write_text("".join(lines))
+        os.replace(scratch, path)
         return path
 
 
