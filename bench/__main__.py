@@ -27,7 +27,7 @@ from bench import data, measure
 from bench.servers import HOSTNAME, Client, GitwardServer, OpenSSHServer, Server
 
 HERE = Path(__file__).resolve().parent
-PHASES = ("rate", "clone", "concurrency", "auth", "issue", "profile", "ab")
+PHASES = ("rate", "clone", "concurrency", "push", "auth", "issue", "profile", "ab")
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,6 +48,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--clone-reps", type=int, default=3)
     p.add_argument("--levels", default="1,10,50,200", help="concurrent clone counts")
     p.add_argument("--conc-reps", type=int, default=2)
+    p.add_argument("--push-reps", type=int, default=4, help="large pushes per server and cipher")
+    p.add_argument("--push-sequential", type=int, default=100)
+    p.add_argument("--push-simultaneous", type=int, default=50)
     p.add_argument("--keys", type=int, default=1_000_000, help="registered keys at scale")
     p.add_argument("--cas", type=int, default=10_000)
     p.add_argument(
@@ -62,6 +65,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.reps, args.conns, args.big_mb, args.clone_reps = 2, 5, 40, 2
         args.levels, args.conc_reps, args.keys, args.cas = "1,10,50", 1, 20_000, 500
+        args.push_reps, args.push_sequential, args.push_simultaneous = 2, 10, 10
     return args
 
 
@@ -227,6 +231,16 @@ def main() -> int:
         phase("concurrency", "concurrent clones of the small repository",
               lambda: measure.concurrency(ordered, clients["ed25519"], "acme/small", levels,
                                           args.conc_reps, run_dir))  # fmt: skip
+
+        def push_phase() -> object:
+            from bench import pushes
+
+            return pushes.run(ordered, cipher_clients, big, gw_data, run_dir,
+                              reps=args.push_reps, sequential=args.push_sequential,
+                              simultaneous=args.push_simultaneous)  # fmt: skip
+
+        phase("push", f"pushes: {data.pack_bytes(big) / 1e6:.0f} MB, sequential, simultaneous",
+              push_phase)  # fmt: skip
 
         def profiles() -> object:
             from bench import profile

@@ -119,6 +119,20 @@ def targets(r: dict[str, Any]) -> list[list[str]]:
                 _ok(sum(g["failures"]) == 0),
             ]
         )
+    rows += push_targets(r.get("push", {}))
+    soak = r.get("soak")
+    if soak:
+        bad = soak["failures"] + len(soak["fsck_failures"]) + soak["server_log_tracebacks"]
+        rows.append(
+            [
+                f"transfer soak: failures in {soak['transfers']:,} transfers",
+                str(bad),
+                "",
+                "",
+                "0",
+                _ok(bad == 0),
+            ]
+        )
     auth = r.get("auth", {})
     for backend in ("sqlite", "postgresql"):
         stages = auth.get(backend)
@@ -160,6 +174,147 @@ def targets(r: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def push_targets(push: dict[str, Any]) -> list[list[str]]:
+    rows: list[list[str]] = []
+    for label, v in push.get("big", {}).items():
+        g, o = v["gitward"], v["openssh"]
+        tr = g["mb_per_s"]["median"] / o["mb_per_s"]["median"]
+        cr = g["cpu_s_per_gb"]["median"] / o["cpu_s_per_gb"]["median"]
+        rows += [
+            [
+                f"push throughput, {label}",
+                f"{g['mb_per_s']['median']:.0f} MB/s",
+                f"{o['mb_per_s']['median']:.0f} MB/s",
+                f"{tr:.2f}x",
+                ">= 1.0x",
+                _ok(tr >= 1.0),
+            ],
+            [
+                f"server CPU per GB received, {label}",
+                f"{g['cpu_s_per_gb']['median']:.1f} s",
+                f"{o['cpu_s_per_gb']['median']:.1f} s",
+                f"{cr:.2f}x",
+                "<= 1.5x",
+                _ok(cr <= 1.5),
+            ],
+            [
+                f"failed large pushes, {label}",
+                str(g["failures"]),
+                str(o["failures"]),
+                "",
+                "0",
+                _ok(g["failures"] == 0),
+            ],
+        ]
+    sizes = push.get("sizes", {})
+    for key, what in (("sequential", "sequential"), ("simultaneous", "simultaneous")):
+        runs = push.get(key)
+        if not runs:
+            continue
+        g = sum(int(x["failures"]) for x in runs["gitward"])
+        o = sum(int(x["failures"]) for x in runs["openssh"])
+        total = sum(int(x["pushes"]) for x in runs["gitward"])
+        rows.append(
+            [
+                f"failures in {sizes.get(key, '?')} {what} pushes (x{len(runs['gitward'])})",
+                f"{g} of {total}",
+                f"{o} of {total}",
+                "",
+                "0",
+                _ok(g == 0),
+            ]
+        )
+    return rows
+
+
+def push_section(push: dict[str, Any]) -> list[str]:
+    rows = []
+    for label, v in push.get("big", {}).items():
+        for name in ("gitward", "openssh"):
+            x = v[name]
+            rows.append(
+                [
+                    label,
+                    name,
+                    f"{x['bytes'] / 1e6:.0f} MB",
+                    _m(x["mb_per_s"], "{:.0f}"),
+                    _m(x["cpu_s_per_gb"]),
+                    _m(x["own_cpu_s_per_gb"]),
+                    _m(x["children_cpu_s_per_gb"]),
+                    str(x["failures"]),
+                ]
+            )
+    seq_rows = []
+    for key in ("sequential", "simultaneous"):
+        for name, runs in push.get(key, {}).items():
+            for i, x in enumerate(runs):
+                rate = (
+                    f"{x['pushes_per_s']:.1f} pushes/s, {x['cpu_ms_per_push']:.0f} ms CPU each"
+                    if key == "sequential"
+                    else f"{x['seconds']:.2f} s, CPU {x['cpu_s']:.1f} s, "
+                    f"peak RSS {x['peak_rss_mb']:.0f} MB"
+                )
+                seq_rows.append([key, name, str(i), str(x["pushes"]), rate, str(x["failures"])])
+    return [
+        "## Push\n",
+        "Each push goes into a fresh repository with Gitward's repository configuration on "
+        "both servers (`receive.fsckObjects` included), from a local copy of the clone "
+        "repository (`git push` of its main branch; the client reuses its pack). CPU as for "
+        "the clone: the SSH layer, then the git it ran (receive-pack, index-pack). A push "
+        "fails unless git exits 0 and the server's ref is the commit pushed.\n",
+        _table(
+            [
+                "cipher setting",
+                "server",
+                "pack",
+                "MB/s",
+                "CPU s/GB total",
+                "SSH layer s/GB",
+                "git s/GB",
+                "failures",
+            ],
+            rows,
+        ),
+        "Sequential: new commits of a 4 KiB file pushed one after another onto one branch. "
+        "Simultaneous: that many pushes at once, each 1 MB in 120 files (index-pack), each "
+        "into its own repository.\n",
+        _table(["pushes", "server", "repetition", "count", "figures", "failures"], seq_rows),
+    ]
+
+
+def soak_section(soak: dict[str, Any]) -> list[str]:
+    shapes = ", ".join(f"{k} {v}" for k, v in sorted(soak["by_shape"].items()))
+    return [
+        "## Transfer soak\n",
+        "`.venv/bin/python -m bench.soak` (bench/soak.py; its own `gitward serve` on the "
+        "default settings, SQLite): rounds of `--parallel` simultaneous pushes of mixed "
+        "shapes onto growing histories, each followed by a fetch (or, one time in five, a "
+        "fresh clone) checked against the server's branches; `git fsck --full` of every "
+        "repository and a read of the server's log at the end.\n",
+        _table(
+            ["", ""],
+            [
+                ["run", f"{soak['date']}, arguments: {soak['command']}"],
+                [
+                    "rounds x parallel (repositories)",
+                    f"{soak['rounds']} x {soak['parallel']} ({soak['repos']})",
+                ],
+                ["wall time", f"{soak['seconds']:.0f} s"],
+                [
+                    "transfers",
+                    f"{soak['transfers']:,}: {soak['pushes']:,} pushes, "
+                    f"{soak['fetches']:,} fetches, {soak['clones']:,} clones",
+                ],
+                ["pushed", f"{soak['gb_pushed']:.2f} GB; pushes by shape: {shapes}"],
+                ["failed transfers", str(soak["failures"])],
+                ["repositories failing fsck", str(len(soak["fsck_failures"]))],
+                ["tracebacks in the server's log", str(soak["server_log_tracebacks"])],
+                ["load average at the end", " ".join(soak["loadavg_at_end"])],
+            ],
+        ),
+    ]
+
+
 def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
     m = r["machine"]
     a = r["args"]
@@ -172,8 +327,9 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
         "## How to run\n",
         "```sh\n./bench/run            # everything, as measured here (root; ~15-20 min)\n"
         "./bench/run --quick    # tiny sizes, to try the harness\n"
-        "./bench/run --only rate,clone   # some phases: rate, clone, concurrency, auth, issue, "
-        "profile, ab\n```\n",
+        "./bench/run --only rate,clone   # some phases: rate, clone, concurrency, push, auth, "
+        "issue, profile, ab\n./bench/soak.py --rounds 300   # the transfer soak (see "
+        "below)\n```\n",
         "It makes ./.venv with the `bench` extra (scripts/bootstrap.sh), apt-installs "
         "openssh-server, git and patch when missing, creates the local account `gwbench` "
         "(shell git-shell) for sshd, starts sshd (its own config, host keys, authorized keys "
@@ -368,6 +524,10 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
         ]
         if have_plot:
             parts.append(f"![clone throughput and server CPU against concurrency]({PLOT})\n")
+    if "push" in r:
+        parts += push_section(r["push"])
+    if "soak" in r:
+        parts += soak_section(r["soak"])
     if "auth" in r:
         auth = r["auth"]
         rows = []
@@ -511,7 +671,13 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
 
 
 def write(results: dict[str, Any], here: Path) -> None:
-    """RESULTS.md and the plot into ``here`` (bench/ for a full run)."""
+    """RESULTS.md and the plot into ``here`` (bench/ for a full run), with the soak's
+    figures from bench/soak.json when it exists."""
+    import json
+
+    soak = here / "soak.json"
+    if soak.exists() and "soak" not in results:
+        results = {**results, "soak": json.loads(soak.read_text())}
     have_plot = plot(results, here / PLOT)
     analysis_path = Path(__file__).resolve().parent / "ANALYSIS.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else ""

@@ -141,8 +141,8 @@ class GitwardServer(Server):
             GITWARD_LOG_LEVEL="info",
             GITWARD_PENALTY_EXEMPT="127.0.0.0/8",
             GITWARD_MAX_STARTUPS=MAX_STARTUPS,
-            **self.env_extra,
         )
+        env.update(self.env_extra)
         out = self.data_dir.parent / f"{self.name}.out"
         self.log_path = self.data_dir.parent / f"{self.name}.log"
         with out.open("wb") as stdout, self.log_path.open("ab") as stderr:
