@@ -83,6 +83,8 @@ def run_phase(
         return
     print(f"== {title}", flush=True)
     t0 = time.monotonic()
+    run = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+           "loadavg_at_start": _loadavg()}  # fmt: skip
     try:
         results[key or name] = work()
     except Exception:
@@ -93,8 +95,17 @@ def run_phase(
     timings = results.setdefault("phase_seconds", {})
     assert isinstance(timings, dict)
     timings[name] = round(time.monotonic() - t0, 1)
+    # When and under what load each phase was measured: a partial run (--only) keeps the
+    # other phases' figures, which were measured on another day.
+    runs = results.setdefault("phase_runs", {})
+    assert isinstance(runs, dict)
+    runs[name] = {**run, "loadavg_at_end": _loadavg(), "seconds": timings[name]}
     print(f"   ({name}: {timings[name]} s)", flush=True)
     save()
+
+
+def _loadavg() -> list[str]:
+    return Path("/proc/loadavg").read_text().split()[:3]
 
 
 def machine() -> dict[str, object]:
@@ -126,6 +137,22 @@ def machine() -> dict[str, object]:
         "git": version("git", "--version"),
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
     }
+
+
+def _phase_runs(previous: dict[str, object]) -> dict[str, object]:
+    """The previous results' per-phase runs; results written before phases were recorded
+    one by one get theirs from that run's machine record."""
+    runs = previous.get("phase_runs")
+    if isinstance(runs, dict):
+        return runs
+    m = previous.get("machine", {})
+    seconds = previous.get("phase_seconds", {})
+    assert isinstance(m, dict) and isinstance(seconds, dict)
+    return {
+        name: {"date": m.get("date"), "loadavg_at_start": m.get("loadavg_at_start"),
+               "loadavg_at_end": previous.get("loadavg_at_end"), "seconds": secs}
+        for name, secs in seconds.items()
+    }  # fmt: skip
 
 
 def setup_gitward(data_dir: Path, ids: data.Identities, repos: dict[str, Path]) -> None:
@@ -165,7 +192,8 @@ def main() -> int:
     def merged() -> dict[str, object]:
         # A partial run (--only) keeps the other phases' figures from the last run.
         if phases != set(PHASES) and previous:
-            return {**previous, **results}
+            runs = {**_phase_runs(previous), **results.get("phase_runs", {})}  # type: ignore[dict-item]
+            return {**previous, **results, "phase_runs": runs}
         return results
 
     def save() -> None:

@@ -315,6 +315,24 @@ def soak_section(soak: dict[str, Any]) -> list[str]:
     ]
 
 
+def _runs_table(r: dict[str, Any]) -> str:
+    runs = r.get("phase_runs")
+    if not isinstance(runs, dict):  # results from before phases were recorded one by one
+        m = r["machine"]
+        runs = {
+            name: {"date": m["date"], "loadavg_at_start": m["loadavg_at_start"],
+                   "loadavg_at_end": r.get("loadavg_at_end", []), "seconds": secs}
+            for name, secs in r.get("phase_seconds", {}).items()
+        }  # fmt: skip
+    rows = [
+        [name, run.get("date") or "?", f"{run.get('seconds', 0):.0f} s",
+         f"{' '.join(run.get('loadavg_at_start') or [])} / "
+         f"{' '.join(run.get('loadavg_at_end') or [])}"]
+        for name, run in sorted(runs.items(), key=lambda kv: (kv[1].get("date") or "", kv[0]))
+    ]  # fmt: skip
+    return _table(["phase", "measured", "took", "load average before / after"], rows)
+
+
 def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
     m = r["machine"]
     a = r["args"]
@@ -341,28 +359,21 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
         _table(
             ["", ""],
             [
-                ["date", m["date"]],
                 ["CPU", f"{m['cores']} cores, {m['cpu']}"],
                 ["memory", f"{m['memory_gib']} GiB"],
                 ["kernel", m["kernel"]],
-                [
-                    "load average (1, 5, 15 min) at start / end",
-                    f"{' '.join(m['loadavg_at_start'])} / {' '.join(r.get('loadavg_at_end', []))}",
-                ],
                 [
                     "Python / asyncssh / cryptography",
                     f"{m['python']} / {m['asyncssh']} / {m['cryptography']}",
                 ],
                 ["OpenSSH server / client", f"{m['openssh_server']} / {m['openssh_client']}"],
                 ["git", m["git"]],
-                [
-                    "whole run",
-                    f"{r.get('elapsed_s', '?')} s ("
-                    + ", ".join(f"{k} {v:.0f} s" for k, v in r.get("phase_seconds", {}).items())
-                    + ")",
-                ],
             ],
         ),
+        "When each phase was measured (a run of some phases keeps the others' figures from "
+        "their own run), how long it took, and the load average (1, 5, 15 min) before and "
+        "after it:\n",
+        _runs_table(r),
         "The machine was shared with other engineers' test runs during the measurement; "
         "alternating the servers spreads that noise over both sides.\n",
         "## Sizes\n",
