@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -21,8 +22,6 @@ from gitward.connector.host_keys import (
 )
 from gitward.errors import GitwardError
 from gitward.keys import export_public_key, generate_key
-
-pytestmark = []
 
 
 def _key() -> HostKey:
@@ -45,7 +44,7 @@ def test_ok_plain_entries_with_ports_patterns_and_markers() -> None:
     assert keys_for_host(entries, "git.example.com", 22) == [A]
     assert keys_for_host(entries, "git.example.com", 2222) == [B]
     assert keys_for_host(entries, "x.example.org", 22) == [C]
-    with pytest.raises(InvalidHostKey, match="no usable key for bad.example.org"):
+    with pytest.raises(InvalidHostKey, match=r"no usable key for bad\.example\.org"):
         keys_for_host(entries, "bad.example.org", 22)
 
 
@@ -114,7 +113,5 @@ def test_any_bytes_give_entries_or_a_gitward_error(data: bytes) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_any_key_line_gives_a_key_or_a_gitward_error(text: str) -> None:
-    try:
+    with contextlib.suppress(GitwardError):
         parse_key_line(text)
-    except GitwardError:
-        pass

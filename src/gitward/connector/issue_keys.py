@@ -55,7 +55,9 @@ def make_rule(pattern: str | None = None, projects: Iterable[str] | str = ()) ->
     try:
         compiled = re.compile(source)
     except re.error as exc:
-        raise InvalidIssueKeyRule(f"the issue key pattern is not a valid regular expression: {exc}")
+        raise InvalidIssueKeyRule(
+            f"the issue key pattern is not a valid regular expression: {exc}"
+        ) from exc
     if compiled.groups != 2:
         raise InvalidIssueKeyRule(
             "the issue key pattern needs exactly two groups, the project and the number, "

@@ -59,7 +59,8 @@ class LogFormat:
     @property
     def argument(self) -> str:
         """The ``--format=`` value for git log."""
-        return f"--format=%x1eGW{self.nonce}%x1f%H%x00%at%x00%an%x00%ae%x00%B%x1eGW{self.nonce}E%x1f"
+        mark = f"%x1eGW{self.nonce}"
+        return f"--format={mark}%x1f%H%x00%at%x00%an%x00%ae%x00%B{mark}E%x1f"
 
 
 class LogParser:
