@@ -26,8 +26,10 @@ CAPTURED = {
         "Host key verification failed.\r\n" + READ,
         FailureKind.HOST_KEY_CHANGED,
     ),
-    "auth-refused": ("git@127.0.0.1: Permission denied (publickey).\r\n" + READ,
-                     FailureKind.AUTH_REFUSED),
+    "auth-refused": (
+        "git@127.0.0.1: Permission denied (publickey).\r\n" + READ,
+        FailureKind.AUTH_REFUSED,
+    ),
     "gitward-not-found": ("ERROR: Repository not found.\n" + READ, FailureKind.NOT_FOUND),
     "git-shell-not-found": (
         "fatal: '/srv/nope.git' does not appear to be a git repository\n" + READ,
@@ -39,8 +41,10 @@ CAPTURED = {
         "(ssh://org-3@gitward.test:2310/acme/app.git).\n" + READ,
         FailureKind.CERTIFICATE_REQUIRED,
     ),
-    "gitward-cert-expired": ("ERROR: This SSH certificate has expired.\n" + READ,
-                             FailureKind.CERTIFICATE_REQUIRED),
+    "gitward-cert-expired": (
+        "ERROR: This SSH certificate has expired.\n" + READ,
+        FailureKind.CERTIFICATE_REQUIRED,
+    ),
     "refused-port": (
         "ssh: connect to host 127.0.0.1 port 9: Connection refused\r\n" + READ,
         FailureKind.NETWORK,
@@ -50,11 +54,15 @@ CAPTURED = {
         "timed out\r\n" + READ,
         FailureKind.TIMEOUT,
     ),
-    "dns": ("ssh: Could not resolve hostname nope.invalid: Name or service not known\r\n"
-            + READ, FailureKind.NETWORK),
-    "too-many": ("Received disconnect from 127.0.0.1 port 2310:2: Too many authentication "
-                 "failures\r\nDisconnected from 127.0.0.1 port 2310\r\n" + READ,
-                 FailureKind.AUTH_REFUSED),
+    "dns": (
+        "ssh: Could not resolve hostname nope.invalid: Name or service not known\r\n" + READ,
+        FailureKind.NETWORK,
+    ),
+    "too-many": (
+        "Received disconnect from 127.0.0.1 port 2310:2: Too many authentication "
+        "failures\r\nDisconnected from 127.0.0.1 port 2310\r\n" + READ,
+        FailureKind.AUTH_REFUSED,
+    ),
     "other": ("fatal: protocol error: bad line length character: HTTP\n", FailureKind.OTHER),
 }
 
@@ -71,8 +79,14 @@ def test_killed_after_the_time_limit_is_a_timeout() -> None:
     assert classify(None, "").kind is FailureKind.TIMEOUT
 
 
-FACTS = FixFacts("git.example.com:22", "ssh-ed25519 AAAAC3Nz connector", ("SHA256:new",),
-                 ("SHA256:old",), 10, "org-3@git.example.com:acme/app.git")
+FACTS = FixFacts(
+    "git.example.com:22",
+    "ssh-ed25519 AAAAC3Nz connector",
+    ("SHA256:new",),
+    ("SHA256:old",),
+    10,
+    "org-3@git.example.com:acme/app.git",
+)
 
 
 @pytest.mark.parametrize("kind", list(FailureKind))
@@ -83,14 +97,16 @@ def test_every_class_has_a_one_line_fix(kind: FailureKind) -> None:
 
 def test_fixes_name_what_to_do() -> None:
     assert "host pin git.example.com:22 --fingerprint SHA256:new" in fix_for(
-        FailureKind.HOST_KEY_UNKNOWN, FACTS)
+        FailureKind.HOST_KEY_UNKNOWN, FACTS
+    )
     changed = fix_for(FailureKind.HOST_KEY_CHANGED, FACTS)
     assert "SHA256:old" in changed and "SHA256:new" in changed and "unpin" in changed
     auth = fix_for(FailureKind.AUTH_REFUSED, FACTS)
     assert "as a deploy key or on a user's keys" in auth and FACTS.public_line in auth
     assert "key certify" in fix_for(FailureKind.CERTIFICATE_REQUIRED, FACTS)
     assert org_url_in(CAPTURED["gitward-requires-certificates"][0]) == (
-        "ssh://org-3@gitward.test:2310/acme/app.git")
+        "ssh://org-3@gitward.test:2310/acme/app.git"
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -48,8 +48,11 @@ def test_ok_custom_pattern() -> None:
 
 @pytest.mark.parametrize(
     ("pattern", "projects", "said"),
-    [("(", "", "not a valid regular expression"), (r"([A-Z]+)", "", "exactly two groups"),
-     (None, "PR OJ", "not a project key")],
+    [
+        ("(", "", "not a valid regular expression"),
+        (r"([A-Z]+)", "", "exactly two groups"),
+        (None, "PR OJ", "not a project key"),
+    ],
     ids=["fail/syntax", "fail/groups", "fail/allowlist"],
 )
 def test_fail_bad_rules(pattern: str | None, projects: str, said: str) -> None:

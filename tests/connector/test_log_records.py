@@ -12,15 +12,21 @@ from hypothesis import strategies as st
 from gitward.connector.log_records import InvalidLogOutput, LogFormat, LogParser, parse_all
 from gitward.errors import GitwardError
 
-ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "PATH": "/usr/bin:/bin",
-       "GIT_AUTHOR_NAME": "Ann Ñ", "GIT_AUTHOR_EMAIL": "ann@example.com",
-       "GIT_COMMITTER_NAME": "C", "GIT_COMMITTER_EMAIL": "c@example.com",
-       "GIT_AUTHOR_DATE": "1700000000 +0000", "GIT_COMMITTER_DATE": "1700000000 +0000"}
+ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "PATH": "/usr/bin:/bin",
+    "GIT_AUTHOR_NAME": "Ann Ñ",
+    "GIT_AUTHOR_EMAIL": "ann@example.com",
+    "GIT_COMMITTER_NAME": "C",
+    "GIT_COMMITTER_EMAIL": "c@example.com",
+    "GIT_AUTHOR_DATE": "1700000000 +0000",
+    "GIT_COMMITTER_DATE": "1700000000 +0000",
+}
 
 
 def _git(repo: Path, *args: str) -> bytes:
-    return subprocess.run(["git", *args], cwd=repo, env=ENV, check=True,
-                          capture_output=True).stdout
+    return subprocess.run(["git", *args], cwd=repo, env=ENV, check=True, capture_output=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +43,16 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run_log(repo: Path, fmt: LogFormat) -> bytes:
-    return _git(repo, "log", "--all", "--no-renames", "--raw", "--no-abbrev",
-                "--diff-merges=first-parent", fmt.argument)
+    return _git(
+        repo,
+        "log",
+        "--all",
+        "--no-renames",
+        "--raw",
+        "--no-abbrev",
+        "--diff-merges=first-parent",
+        fmt.argument,
+    )
 
 
 def test_ok_real_output_every_field(history: Path) -> None:

@@ -43,28 +43,49 @@ class Classified:
 _RULES: Final[tuple[tuple[FailureKind, re.Pattern[str]], ...]] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
     for kind, pattern in (
-        (FailureKind.HOST_KEY_CHANGED, r"REMOTE HOST IDENTIFICATION HAS CHANGED|"
-         r"Host key for .* has changed|host key .* mismatch"),
-        (FailureKind.HOST_KEY_UNKNOWN, r"No \S+ host key is known for|"
-         r"Host key verification failed|host key is not known"),
-        (FailureKind.CERTIFICATE_REQUIRED, r"requires SSH certificates|"
-         r"accepts only SSH certificates|SSH certificate (?:has expired|is not yet valid|"
-         r"has been revoked|is not accepted)"),
-        (FailureKind.AUTH_REFUSED, r"Permission denied \(|Too many authentication failures|"
-         r"^ERROR: Permission to .* denied|Your account is suspended|"
-         r"This SSH key has been revoked|Authentication failed|"
-         r"^ERROR: Use the SSH username"),
-        (FailureKind.NOT_FOUND, r"Repository not found|does not appear to be a git repository|"
-         r"^fatal: '[^']*' does not exist|No such file or directory.*\.git|"
-         r"repository .* not found|Could not find repository"),
-        (FailureKind.TIMEOUT, r"Connection timed out|Operation timed out|"
-         r"timed out during banner exchange|Connection to .* timed out|"
-         r"^timed out after \d+ s"),
-        (FailureKind.NETWORK, r"Connection refused|No route to host|Network is unreachable|"
-         r"Could not resolve hostname|Name or service not known|"
-         r"Temporary failure in name resolution|Connection reset by peer|"
-         r"Connection closed by remote host|kex_exchange_identification|"
-         r"Connection closed by \S+ port \d+$"),
+        (
+            FailureKind.HOST_KEY_CHANGED,
+            r"REMOTE HOST IDENTIFICATION HAS CHANGED|"
+            r"Host key for .* has changed|host key .* mismatch",
+        ),
+        (
+            FailureKind.HOST_KEY_UNKNOWN,
+            r"No \S+ host key is known for|"
+            r"Host key verification failed|host key is not known",
+        ),
+        (
+            FailureKind.CERTIFICATE_REQUIRED,
+            r"requires SSH certificates|"
+            r"accepts only SSH certificates|SSH certificate (?:has expired|is not yet valid|"
+            r"has been revoked|is not accepted)",
+        ),
+        (
+            FailureKind.AUTH_REFUSED,
+            r"Permission denied \(|Too many authentication failures|"
+            r"^ERROR: Permission to .* denied|Your account is suspended|"
+            r"This SSH key has been revoked|Authentication failed|"
+            r"^ERROR: Use the SSH username",
+        ),
+        (
+            FailureKind.NOT_FOUND,
+            r"Repository not found|does not appear to be a git repository|"
+            r"^fatal: '[^']*' does not exist|No such file or directory.*\.git|"
+            r"repository .* not found|Could not find repository",
+        ),
+        (
+            FailureKind.TIMEOUT,
+            r"Connection timed out|Operation timed out|"
+            r"timed out during banner exchange|Connection to .* timed out|"
+            r"^timed out after \d+ s",
+        ),
+        (
+            FailureKind.NETWORK,
+            r"Connection refused|No route to host|Network is unreachable|"
+            r"Could not resolve hostname|Name or service not known|"
+            r"Temporary failure in name resolution|Connection reset by peer|"
+            r"Connection closed by remote host|kex_exchange_identification|"
+            r"Connection closed by \S+ port \d+$",
+        ),
     )
 )
 

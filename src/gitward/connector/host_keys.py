@@ -215,9 +215,7 @@ def check_fingerprint(text: str) -> str:
     return value
 
 
-def decide(
-    host_port: str, presented: Sequence[HostKey], pinned: Sequence[HostKey]
-) -> PinDecision:
+def decide(host_port: str, presented: Sequence[HostKey], pinned: Sequence[HostKey]) -> PinDecision:
     """Whether a host presenting ``presented`` may be trusted, given its pins."""
     shown = tuple(k.fingerprint for k in presented)
     pins = tuple(k.fingerprint for k in pinned)

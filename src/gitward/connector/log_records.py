@@ -104,8 +104,10 @@ class LogParser:
         return [self._record(rest[len(self._start) :])]
 
     def _check_prefix(self) -> None:
-        if not self._seen_start and len(self._buffer) > len(self._start) and not (
-            self._start.startswith(self._buffer[: len(self._start)])
+        if (
+            not self._seen_start
+            and len(self._buffer) > len(self._start)
+            and not (self._start.startswith(self._buffer[: len(self._start)]))
         ):
             raise InvalidLogOutput("git log output does not start with a record")
 

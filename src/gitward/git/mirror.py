@@ -37,8 +37,10 @@ _MIRROR_CONFIG: Final = (
     ("gc.autoDetach", "false"),
     ("core.logAllRefUpdates", "false"),
 )
-_PROGRESS: Final = re.compile(rb"(Receiving objects|Resolving deltas|Counting objects|"
-                              rb"Compressing objects|remote: [A-Za-z ]+):\s+(\d+)% \((\d+)/(\d+)\)")
+_PROGRESS: Final = re.compile(
+    rb"(Receiving objects|Resolving deltas|Counting objects|"
+    rb"Compressing objects|remote: [A-Za-z ]+):\s+(\d+)% \((\d+)/(\d+)\)"
+)
 _STDERR_KEEP: Final = 32 * 1024
 READ_CHUNK: Final = 256 * 1024
 
@@ -322,4 +324,3 @@ def rev_list(path: Path, include: Iterable[str], exclude: Iterable[str]) -> Iter
 
 def remove_mirror(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-

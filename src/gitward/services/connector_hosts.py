@@ -75,8 +75,10 @@ def scan_keys(host: str, port: int, timeout: int) -> list[HostKey]:
             keys.append(entry.key)
     if not keys:
         found = classify(1, result.error or "Connection refused")
-        kind = found.kind if found.kind in (FailureKind.TIMEOUT, FailureKind.NETWORK) else (
-            FailureKind.NETWORK
+        kind = (
+            found.kind
+            if found.kind in (FailureKind.TIMEOUT, FailureKind.NETWORK)
+            else (FailureKind.NETWORK)
         )
         reason = found.detail if result.error.strip() else "no SSH server answered"
         raise HostUnreachable(

@@ -103,8 +103,11 @@ class AddedRepository:
     host_pinned: bool
 
     def to_json(self) -> dict[str, object]:
-        return {**self.view.to_json(), "webhook_secret": self.webhook_secret,
-                "host_pinned": self.host_pinned}
+        return {
+            **self.view.to_json(),
+            "webhook_secret": self.webhook_secret,
+            "host_pinned": self.host_pinned,
+        }
 
 
 def require_repository(session: Session, name: str) -> ConnectorRepository:

@@ -211,19 +211,14 @@ def _scanned_failure(ctx: Context, target: Target, public: str) -> Failure:
     if decision.status is PinStatus.PINNED:
         # ssh refused although a pinned key is presented: a key of another type was chosen.
         kind = FailureKind.HOST_KEY_UNKNOWN
-    facts = FixFacts(
-        target.host_port, public, presented=decision.presented, pinned=decision.pinned
-    )
-    detail = (
-        f"{target.host_port} presents {', '.join(decision.presented)}"
-        + (f", pinned {', '.join(decision.pinned)}" if decision.pinned else ", nothing pinned")
+    facts = FixFacts(target.host_port, public, presented=decision.presented, pinned=decision.pinned)
+    detail = f"{target.host_port} presents {', '.join(decision.presented)}" + (
+        f", pinned {', '.join(decision.pinned)}" if decision.pinned else ", nothing pinned"
     )
     return Failure(kind, detail, fix_for(kind, facts), decision.presented, decision.pinned)
 
 
-def _classified(
-    ctx: Context, target: Target, result: mirror.RemoteResult, public: str
-) -> Failure:
+def _classified(ctx: Context, target: Target, result: mirror.RemoteResult, public: str) -> Failure:
     found = classify(result.status, result.stderr)
     if found.kind in (FailureKind.HOST_KEY_UNKNOWN, FailureKind.HOST_KEY_CHANGED):
         return _scanned_failure(ctx, target, public)
@@ -255,8 +250,10 @@ def test_repositories(ctx: Context, names: Sequence[str] = ()) -> TestReport:
     if keys.active is None:
         failure = _no_key_failure()
         return TestReport(
-            [Verdict(t.name, False, failure="no_key", detail=failure.detail, fix=failure.fix)
-             for t in targets],
+            [
+                Verdict(t.name, False, failure="no_key", detail=failure.detail, fix=failure.fix)
+                for t in targets
+            ],
             False,
         )
     public = keys.active.public_line
@@ -285,7 +282,9 @@ def _test_one(ctx: Context, target: Target, session: SSHSession, public: str) ->
     refs: mirror.RemoteRefs | None = None
     if failure is None:
         result = mirror.ls_remote(
-            target.url, mirror.env_with_ssh(session.git_ssh_command), _remote_timeout(ctx),
+            target.url,
+            mirror.env_with_ssh(session.git_ssh_command),
+            _remote_timeout(ctx),
             session.directory,
         )
         if result.ok:
@@ -299,8 +298,12 @@ def _test_one(ctx: Context, target: Target, session: SSHSession, public: str) ->
                 row.ref_count, row.default_branch = refs.ref_count, refs.default_branch
         return Verdict(target.name, True, refs.ref_count, refs.default_branch)
     assert failure is not None
-    log.info("connector_test_failed", repository=target.name, kind=failure.kind.value,
-             detail=failure.detail)
+    log.info(
+        "connector_test_failed",
+        repository=target.name,
+        kind=failure.kind.value,
+        detail=failure.detail,
+    )
     return Verdict(
         target.name,
         False,
@@ -316,7 +319,9 @@ def _accepts(ctx: Context, target: Target, session: SSHSession) -> bool:
     if not connector_hosts.pinned_keys(ctx, target.host, target.port):
         return False
     result = mirror.ls_remote(
-        target.url, mirror.env_with_ssh(session.git_ssh_command), _remote_timeout(ctx),
+        target.url,
+        mirror.env_with_ssh(session.git_ssh_command),
+        _remote_timeout(ctx),
         session.directory,
     )
     return result.ok
@@ -373,9 +378,10 @@ def sync_targets(
     shown = keys.active or keys.pending
     assert shown is not None
     public = shown.public_line
-    with _session(ctx, keys.offered) as session, ThreadPoolExecutor(
-        ctx.settings.connector_max_parallel
-    ) as pool:
+    with (
+        _session(ctx, keys.offered) as session,
+        ThreadPoolExecutor(ctx.settings.connector_max_parallel) as pool,
+    ):
         return list(pool.map(lambda t: _sync_one(ctx, t, session, public, who, watcher), targets))
 
 
@@ -403,7 +409,10 @@ def _sync_one(
     except GitwardError as exc:
         log.error("connector_sync_error", repository=target.name, cause=exc.cause)
         result = SyncResult(
-            target.name, False, failure=FailureKind.OTHER.value, detail=exc.message,
+            target.name,
+            False,
+            failure=FailureKind.OTHER.value,
+            detail=exc.message,
             fix=fix_for(FailureKind.OTHER, FixFacts(target.host_port, public)),
         )
     result = dataclasses.replace(result, seconds=time.monotonic() - clock)
@@ -456,8 +465,12 @@ def _remember_refs(ctx: Context, target: Target, refs: mirror.RemoteRefs) -> Non
 
 
 def _failed(target: Target, failure: Failure) -> SyncResult:
-    log.info("connector_sync_failed", repository=target.name, kind=failure.kind.value,
-             detail=failure.detail)
+    log.info(
+        "connector_sync_failed",
+        repository=target.name,
+        kind=failure.kind.value,
+        detail=failure.detail,
+    )
     return SyncResult(
         target.name, False, failure=failure.kind.value, detail=failure.detail, fix=failure.fix
     )

@@ -196,9 +196,7 @@ def mark_unreachable(session: Session, repo_id: int, shas: Sequence[str]) -> Non
     )
 
 
-def upsert_branch(
-    session: Session, repo_id: int, name: str, sha: str, existing: int | None
-) -> int:
+def upsert_branch(session: Session, repo_id: int, name: str, sha: str, existing: int | None) -> int:
     if existing is not None:
         session.execute(
             update(ConnectorBranch)
@@ -328,4 +326,3 @@ def delete_index(session: Session, repo_id: int) -> None:
     session.execute(delete(ConnectorBranchKey).where(ConnectorBranchKey.branch_id.in_(branches)))
     session.execute(delete(ConnectorCommit).where(ConnectorCommit.repository_id == repo_id))
     session.execute(delete(ConnectorBranch).where(ConnectorBranch.repository_id == repo_id))
-
