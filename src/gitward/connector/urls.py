@@ -156,7 +156,7 @@ def _parse_scp_like(url: str) -> RemoteURL:
         if not sep or not rest.startswith(":"):
             raise InvalidRemoteURL(_NOT_A_URL.format(url[:80]))
         user, at, hostport = inside.rpartition("@")
-        if ":" in hostport and not _IPV6.match(hostport):
+        if hostport.count(":") == 1:  # git's [user@host:port]:path
             host, port = parse_host_port(hostport)
         else:
             host, port = _host(hostport), DEFAULT_PORT

@@ -31,6 +31,7 @@ import os
 import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -189,6 +190,20 @@ def sweep_sessions(run_dir: Path, older_than: float = 3600.0) -> int:
 class KeyscanResult:
     output: bytes  # known_hosts lines as ssh-keyscan printed them
     error: str  # its stderr, for a failure's detail
+
+
+def probe_tcp(host: str, port: int, *, timeout: float) -> str:
+    """Why a TCP connection to host:port fails, in the words ssh would use ("" if it
+    connects): ssh-keyscan prints nothing when a port is closed."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return ""
+    except TimeoutError:
+        return f"ssh: connect to host {host} port {port}: Connection timed out"
+    except socket.gaierror as exc:
+        return f"ssh: Could not resolve hostname {host}: {exc.strerror or exc}"
+    except OSError as exc:
+        return f"ssh: connect to host {host} port {port}: {exc.strerror or exc}"
 
 
 def keyscan(host: str, port: int, *, timeout: int) -> KeyscanResult:

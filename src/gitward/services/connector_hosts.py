@@ -23,7 +23,7 @@ from gitward.connector.host_keys import (
 )
 from gitward.connector.urls import format_host_port, parse_host_port
 from gitward.errors import GitwardError, InvalidInput, NotFound
-from gitward.git.outbound import keyscan
+from gitward.git.outbound import keyscan, probe_tcp
 from gitward.services.context import Context
 from gitward.services.views import View
 from gitward.store.db import transaction
@@ -74,13 +74,12 @@ def scan_keys(host: str, port: int, timeout: int) -> list[HostKey]:
         if entry.key not in keys:
             keys.append(entry.key)
     if not keys:
-        found = classify(1, result.error or "Connection refused")
-        kind = (
-            found.kind
-            if found.kind in (FailureKind.TIMEOUT, FailureKind.NETWORK)
-            else (FailureKind.NETWORK)
-        )
-        reason = found.detail if result.error.strip() else "no SSH server answered"
+        # ssh-keyscan is silent about a closed port: ask the network why, as ssh says it.
+        why = result.error.strip() or probe_tcp(host, port, timeout=timeout)
+        found = classify(1, why or "no SSH server answered")
+        network = (FailureKind.TIMEOUT, FailureKind.NETWORK)
+        kind = found.kind if found.kind in network else FailureKind.NETWORK
+        reason = found.detail if why else "no SSH server answered (is it SSH?)"
         raise HostUnreachable(
             f"cannot read the host keys of {format_host_port(host, port)}: {reason}",
             kind=kind,
