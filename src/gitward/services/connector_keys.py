@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import structlog
 
@@ -98,6 +98,13 @@ class KeyStatus(View):
     # Repositories where the pending key has not been seen to work (yet): they still
     # accept only the old key, as far as the last `connector test` knows.
     old_key_only: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "active": self.active.to_json() if self.active else None,
+            "pending": self.pending.to_json() if self.pending else None,
+            "old_key_only": self.old_key_only,
+        }
 
 
 @dataclass(frozen=True)
@@ -367,14 +374,14 @@ def _stamp(seconds: int) -> dt.datetime:
 
 
 def renewal_due(row: ConnectorKey, now: dt.datetime) -> bool:
-    """Renew once less than a third of the certificate's life remains (at least a minute
-    early), like step-ca's renewal window: a renewal that fails is retried while the
-    current certificate still works."""
+    """Renew once less than a third of the certificate's life remains (at least 30 s
+    early: serve looks every few seconds), like step-ca's renewal window: a renewal that
+    fails is retried while the current certificate still works."""
     if row.certificate_valid_before is None or row.certify_token_sealed is None:
         return False
     after = row.certificate_valid_after or row.created_at
     life = (row.certificate_valid_before - after).total_seconds()
-    margin = max(life / 3, 60.0)
+    margin = max(life / 3, 30.0)
     return (row.certificate_valid_before - now).total_seconds() <= margin
 
 
