@@ -40,6 +40,7 @@ from gitward.services import ca_secret
 from gitward.services.context import Context
 from gitward.services.issuing_client import request_certificate
 from gitward.services.views import View
+from gitward.settings import Settings
 from gitward.store.db import Session, transaction
 from gitward.store.models import ConnectorKey
 from gitward.store.queries import connector as q
@@ -50,6 +51,19 @@ ACTIVE: Final = "active"
 PENDING: Final = "pending"
 SEAL_INFO: Final = b"gitward connector v1"
 KEY_COMMENT: Final = "gitward-connector"
+
+
+def load_secret(settings: Settings) -> bytes:
+    """The deployment's CA secret, which seals the connector's key, its certify token
+    and the webhook secrets; saying what to set when it is missing (PostgreSQL)."""
+    try:
+        return ca_secret.load_secret(settings)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            "the connector seals its key with the CA secret: with PostgreSQL set "
+            "ca_secret_file (GITWARD_CA_SECRET_FILE) or ca_secret, the same on every frontend",
+            cause=exc.cause,
+        ) from exc
 
 
 def _key_ad(fingerprint: str) -> str:
@@ -156,7 +170,9 @@ def read_private_key(data: bytes, passphrase: bytes | None, *, path: str = "KEY"
         ) from exc
     except WrongPassphrase as exc:
         raise WrongPassphrase(
-            f"wrong passphrase for {path}: {exc.message}", cause=exc.cause
+            f"wrong passphrase: it does not open {path}; give the right one with "
+            "--passphrase-env VAR",
+            cause=exc.cause,
         ) from exc
     opened = KeyInfo(info.format, True, info.encrypted, key.algorithm, key.public, key.comment)
     verdict = diagnose(opened, Target.GITWARD, path=path)
@@ -185,7 +201,7 @@ def import_key(
 
 
 def _store(ctx: Context, key: PrivateKey, action: str) -> KeyStatus:
-    secret = ca_secret.load_secret(ctx.settings)
+    secret = load_secret(ctx.settings)
     public = key.public
     fingerprint = sha256_fingerprint(public.blob)
     sealed = ca_secret.seal(
@@ -291,7 +307,7 @@ def load_identities(ctx: Context) -> Identities:
         pending = q.key_in_state(session, PENDING)
     if active is None and pending is None:
         return Identities(None, None)
-    secret = ca_secret.load_secret(ctx.settings)
+    secret = load_secret(ctx.settings)
     return Identities(
         _open(secret, active) if active else None, _open(secret, pending) if pending else None
     )
@@ -323,7 +339,7 @@ def certify(
             raise NotFound("the connector has no key yet: run `gitward connector key generate`")
         line, fingerprint = row.public_key, row.fingerprint
     answer = _issue(server, token, line, organization, validity)
-    secret = ca_secret.load_secret(ctx.settings)
+    secret = load_secret(ctx.settings)
     sealed_token = ca_secret.seal(secret, token.encode(), _token_ad(fingerprint), info=SEAL_INFO)
     with transaction(ctx.engine) as session:
         row = q.key_in_state(session, ACTIVE)
@@ -402,7 +418,7 @@ def renew_if_due(ctx: Context) -> bool:
             row.public_key,
         )
     try:
-        secret = ca_secret.load_secret(ctx.settings)
+        secret = load_secret(ctx.settings)
         token = ca_secret.open_sealed(
             secret, sealed, _token_ad(fingerprint), info=SEAL_INFO
         ).decode()

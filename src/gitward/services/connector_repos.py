@@ -23,7 +23,7 @@ from gitward.connector.urls import format_host_port, parse_remote_url
 from gitward.errors import AlreadyExists, InvalidInput, NotFound
 from gitward.git import mirror
 from gitward.services import ca_secret
-from gitward.services.connector_keys import SEAL_INFO
+from gitward.services.connector_keys import SEAL_INFO, load_secret
 from gitward.services.context import Context
 from gitward.services.tokens import Unauthenticated
 from gitward.services.views import View
@@ -137,7 +137,7 @@ def add(
     remote = parse_remote_url(url)
     chosen = check_name(name or remote.default_name)
     seconds = parse_sync_interval(interval)
-    secret = ca_secret.load_secret(ctx.settings)
+    secret = load_secret(ctx.settings)
     webhook_secret = secrets.token_hex(32)
     now = ctx.now()
     with transaction(ctx.engine) as session:
@@ -219,7 +219,7 @@ def verify_webhook(ctx: Context, name: str, body: bytes, signature: str) -> None
     # An unknown repository costs the same HMAC, under a throw-away key.
     secret = (
         ca_secret.open_sealed(
-            ca_secret.load_secret(ctx.settings), sealed, _webhook_ad(repo_id), info=SEAL_INFO
+            load_secret(ctx.settings), sealed, _webhook_ad(repo_id), info=SEAL_INFO
         )
         if sealed is not None
         else secrets.token_bytes(32)
