@@ -47,16 +47,25 @@ def test_ok_generate_show_json(cli: ConnectorCli) -> None:
 
 IMPORTS = {
     "ok/openssh-ed25519": ("sshkeygen_ed25519.openssh", (), "ssh-ed25519"),
-    "ok/openssh-encrypted": ("sshkeygen_ecdsa256_enc.openssh", ("--passphrase-env", "PASS"),
-                             "ecdsa-sha2-nistp256"),
+    "ok/openssh-encrypted": (
+        "sshkeygen_ecdsa256_enc.openssh",
+        ("--passphrase-env", "PASS"),
+        "ecdsa-sha2-nistp256",
+    ),
     "ok/pkcs1-rsa": ("sshkeygen_rsa2048.pkcs1", (), "ssh-rsa"),
     "ok/pkcs8-rsa-encrypted": ("sshkeygen_rsa2048_enc.pkcs8", ("-P", PASS), "ssh-rsa"),
     "ok/sec1-ecdsa": ("openssl_ecdsa384.sec1", (), "ecdsa-sha2-nistp384"),
     "ok/ppk2": ("puttygen_rsa2048_v2.ppk", (), "ssh-rsa"),
-    "ok/ppk3-encrypted": ("puttygen_ecdsa521_enc.ppk", ("--passphrase-env", "PASS"),
-                          "ecdsa-sha2-nistp521"),
-    "ok/ppk2-encrypted": ("puttygen_ed25519_enc_v2.ppk", ("--passphrase-env", "PASS"),
-                          "ssh-ed25519"),
+    "ok/ppk3-encrypted": (
+        "puttygen_ecdsa521_enc.ppk",
+        ("--passphrase-env", "PASS"),
+        "ecdsa-sha2-nistp521",
+    ),
+    "ok/ppk2-encrypted": (
+        "puttygen_ed25519_enc_v2.ppk",
+        ("--passphrase-env", "PASS"),
+        "ssh-ed25519",
+    ),
 }
 
 
@@ -74,16 +83,26 @@ def test_import_every_format(sqlite_cli: ConnectorCli, name: str) -> None:
 
 REFUSED = {
     "fail/public-key": ("sshkeygen_ed25519.openssh.pub", (), "is a public key", "without .pub"),
-    "fail/certificate": (str(CERT), (), "is an SSH certificate, not a private key",
-                         "key certify"),
-    "fail/wrong-passphrase": ("puttygen_ed25519_enc.ppk", ("--passphrase-env", "WRONG"),
-                              "wrong passphrase", ""),
-    "fail/no-passphrase": ("sshkeygen_rsa2048_enc.openssh", (), "is encrypted",
-                           "--passphrase-env"),
-    "fail/dsa": ("puttygen_dsa1024.ppk", (), "Gitward refuses DSA keys",
-                 "gitward connector key generate"),
-    "fail/rsa-1024": ("openssl_rsa1024.pkcs8", (), "refuses RSA keys under 2048 bits",
-                      "gitward connector key generate"),
+    "fail/certificate": (str(CERT), (), "is an SSH certificate, not a private key", "key certify"),
+    "fail/wrong-passphrase": (
+        "puttygen_ed25519_enc.ppk",
+        ("--passphrase-env", "WRONG"),
+        "wrong passphrase",
+        "",
+    ),
+    "fail/no-passphrase": ("sshkeygen_rsa2048_enc.openssh", (), "is encrypted", "--passphrase-env"),
+    "fail/dsa": (
+        "puttygen_dsa1024.ppk",
+        (),
+        "Gitward refuses DSA keys",
+        "gitward connector key generate",
+    ),
+    "fail/rsa-1024": (
+        "openssl_rsa1024.pkcs8",
+        (),
+        "refuses RSA keys under 2048 bits",
+        "gitward connector key generate",
+    ),
     "fail/ed448": ("puttygen_ed448.ppk", (), "Ed448", "gitward connector key generate"),
     "fail/not-a-key": ("VERSIONS", (), "not a key in any format", ""),
 }
@@ -101,13 +120,18 @@ def test_import_refusals_are_one_line_with_cause_and_fix(
     assert "no key yet" in sqlite_cli.refused("connector", "key", "show")  # nothing stored
 
 
-def test_ok_pins_from_a_key_and_from_a_hashed_known_hosts(cli: ConnectorCli, tmp_path: Path) -> None:
+def test_ok_pins_from_a_key_and_from_a_hashed_known_hosts(
+    cli: ConnectorCli, tmp_path: Path
+) -> None:
     line = export_public_key(generate_key("ed25519").public).decode().strip()
     other = export_public_key(generate_key("ecdsa").public).decode().strip()
     key = parse_key_line(line)
     pinned = cli.ok("connector", "host", "pin", "Git.Example.com:2222", "--key", line, "--json")
-    assert pinned.json()[0] == {**pinned.json()[0], "host_port": "git.example.com:2222",
-                                "fingerprint": key.fingerprint}
+    assert pinned.json()[0] == {
+        **pinned.json()[0],
+        "host_port": "git.example.com:2222",
+        "fingerprint": key.fingerprint,
+    }
     known = tmp_path / "known_hosts"
     known.write_text(f"[other.example]:2200 {other}\n")
     subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known)], check=True, capture_output=True)
@@ -115,26 +139,40 @@ def test_ok_pins_from_a_key_and_from_a_hashed_known_hosts(cli: ConnectorCli, tmp
     listed = cli.ok("connector", "host", "list", "--json").json()
     assert [p["host_port"] for p in listed] == ["git.example.com:2222", "other.example:2200"]
     assert "no usable key for other.example" in cli.refused(
-        "connector", "host", "pin", "other.example", "--known-hosts", str(known))
-    assert "exactly one of" in cli.refused("connector", "host", "pin", "h", "--key", line,
-                                           "--fingerprint", key.fingerprint)
+        "connector", "host", "pin", "other.example", "--known-hosts", str(known)
+    )
+    assert "exactly one of" in cli.refused(
+        "connector", "host", "pin", "h", "--key", line, "--fingerprint", key.fingerprint
+    )
     cli.ok("connector", "host", "unpin", "git.example.com:2222")
-    assert "no host key is pinned" in cli.refused("connector", "host", "unpin",
-                                                  "git.example.com:2222")
+    assert "no host key is pinned" in cli.refused(
+        "connector", "host", "unpin", "git.example.com:2222"
+    )
 
 
 def test_ok_repositories_add_list_remove(cli: ConnectorCli) -> None:
     added = cli.ok("connector", "repo", "add", "git@github.com:acme/app.git", "--json").json()
     assert added["name"] == "app" and added["url"] == "git@github.com:acme/app.git"
     assert len(added["webhook_secret"]) == 64 and added["host_pinned"] is False
-    text = cli.ok("connector", "repo", "add", "ssh://git@h.example:2222/x/y.git", "--name",
-                  "why", "--interval", "1h")
+    text = cli.ok(
+        "connector",
+        "repo",
+        "add",
+        "ssh://git@h.example:2222/x/y.git",
+        "--name",
+        "why",
+        "--interval",
+        "1h",
+    )
     assert "webhook secret (shown once)" in text.out and "host scan h.example:2222" in text.err
     listed = cli.ok("connector", "repo", "list", "--json").json()
     assert [(r["name"], r["interval_seconds"], r["last_outcome"]) for r in listed] == [
-        ("app", 300, None), ("why", 3600, None)]
+        ("app", 300, None),
+        ("why", 3600, None),
+    ]
     assert "https:// URLs are not supported" in cli.refused(
-        "connector", "repo", "add", "https://github.com/acme/app.git")
+        "connector", "repo", "add", "https://github.com/acme/app.git"
+    )
     assert "already named 'app'" in cli.refused("connector", "repo", "add", "git@h:o/app.git")
     cli.ok("connector", "repo", "remove", "why")
     assert "no connected repository" in cli.refused("connector", "repo", "remove", "why")
@@ -157,7 +195,15 @@ def test_search_contract(cli: ConnectorCli) -> None:
 
 def test_ok_connector_scopes_for_tokens(cli: ConnectorCli) -> None:
     cli.ok("user", "create", "tracker")
-    made = cli.ok("token", "create", "tracker", "--scope", "connector:read", "--scope",
-                  "connector:sync", "--json").json()
+    made = cli.ok(
+        "token",
+        "create",
+        "tracker",
+        "--scope",
+        "connector:read",
+        "--scope",
+        "connector:sync",
+        "--json",
+    ).json()
     assert made["scopes"] == ["connector:read", "connector:sync"]
     assert json.loads(json.dumps(made))["token"].startswith("gwp_")

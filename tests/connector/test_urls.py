@@ -21,8 +21,13 @@ OK = {
         2222,
         "acme/app.git",
     ),
-    "ok/scp-old-port-ip": ("[root@127.0.0.1:2310]:/srv/a.git", "root", "127.0.0.1", 2310,
-                           "/srv/a.git"),
+    "ok/scp-old-port-ip": (
+        "[root@127.0.0.1:2310]:/srv/a.git",
+        "root",
+        "127.0.0.1",
+        2310,
+        "/srv/a.git",
+    ),
     "ok/scp-ipv6": ("git@[::1]:acme/app.git", "git", "::1", 22, "acme/app.git"),
     "ok/ssh-port": (
         "ssh://git@127.0.0.1:2310/acme/app.git",

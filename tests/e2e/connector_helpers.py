@@ -62,7 +62,10 @@ class Connector:
             return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
         cleared: dict[str, str | None] = {k: None for k in os.environ if k.startswith("GITWARD_")}
         result = CliRunner().invoke(
-            cli, argv, env={**cleared, **(self.env_extra or {})}, prog_name="gitward",
+            cli,
+            argv,
+            env={**cleared, **(self.env_extra or {})},
+            prog_name="gitward",
             catch_exceptions=False,
         )
         return Run(result.exit_code, result.stdout, result.stderr)

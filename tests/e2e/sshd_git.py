@@ -59,7 +59,9 @@ class GitShellSshd:
     def fingerprint(self) -> str:
         out = subprocess.run(
             ["ssh-keygen", "-l", "-f", f"{self.host_key}.pub"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         return out.split()[1]
 
@@ -132,8 +134,9 @@ class GitShellSshd:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"sshd exited: {self.log_path.read_text()[-1000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), 0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.5),
             ):
                 return self
             time.sleep(0.05)

@@ -129,20 +129,32 @@ def test_ok_certificate_through_org_id_renewed_by_serve_across_syncs(
     connector.ok("key", "generate")
     _pin(connector, server, tmp_path)
     accounts.add_key(admin, "cn-sec-bot", connector.public_line().encode())
-    connector.ok("repo", "add", f"ssh://git@127.0.0.1:{server.port}/cn-secure/app.git", "--name",
-                 "plain")
+    connector.ok(
+        "repo", "add", f"ssh://git@127.0.0.1:{server.port}/cn-secure/app.git", "--name", "plain"
+    )
     needs = connector.failed("test", "plain")
     assert "plain: certificate_required:" in needs.out and "key certify" in needs.out
     assert f"org-{org.id}@" in needs.out
 
     certified = connector.json(
-        "key", "certify", "--server", server.http_url, "--token", token, "--org", "cn-secure",
-        "--validity", "1m",
+        "key",
+        "certify",
+        "--server",
+        server.http_url,
+        "--token",
+        token,
+        "--org",
+        "cn-secure",
+        "--validity",
+        "1m",
     )
     first_expiry = certified["certificate_valid_before"]
     added = connector.json(
-        "repo", "add", f"ssh://org-{org.id}@127.0.0.1:{server.port}/cn-secure/app.git",
-        "--name", "secure",
+        "repo",
+        "add",
+        f"ssh://org-{org.id}@127.0.0.1:{server.port}/cn-secure/app.git",
+        "--name",
+        "secure",
     )
     connector.ok("repo", "remove", "plain")
     assert connector.ok("test").out.strip() == "secure: ok (1 refs, default branch main)"
@@ -152,8 +164,11 @@ def test_ok_certificate_through_org_id_renewed_by_serve_across_syncs(
     frontend = Server(data, server_env()).start()
     try:
         status = lambda: connector.json("key", "show")["active"]  # noqa: E731
-        _wait("the first scheduled sync", lambda: bool(
-            connector.json("search", "SEC-1")["commits"]), 60)
+        _wait(
+            "the first scheduled sync",
+            lambda: bool(connector.json("search", "SEC-1")["commits"]),
+            60,
+        )
         _wait("a renewal", lambda: status()["certificate_valid_before"] != first_expiry, 90)
         assert status()["certificate_renewal_error"] is None
 
@@ -162,19 +177,24 @@ def test_ok_certificate_through_org_id_renewed_by_serve_across_syncs(
         (work / "sec2.txt").write_text("after a renewal")
         git("add", ".", cwd=work)
         git("commit", "-q", "-m", "SEC-2 after a renewal", cwd=work)
-        git("push", "-q", str(server.data_dir / "repos" / "cn-secure" / "app.git"),
-            "HEAD:refs/heads/main", cwd=work)
+        git(
+            "push",
+            "-q",
+            str(server.data_dir / "repos" / "cn-secure" / "app.git"),
+            "HEAD:refs/heads/main",
+            cwd=work,
+        )
         body = json.dumps({"ref": "refs/heads/main"}).encode()
         url = f"{frontend.http_url}/api/v1/connector/repositories/secure/sync"
         bad = httpx.post(url, content=body, headers={"X-Hub-Signature-256": _sign("x", body)})
         assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthenticated"
         good = httpx.post(
-            url, content=body,
+            url,
+            content=body,
             headers={"X-Hub-Signature-256": _sign(added["webhook_secret"], body)},
         )
         assert good.status_code == 202, good.text
-        _wait("the webhook's sync", lambda: bool(
-            connector.json("search", "SEC-2")["commits"]), 60)
+        _wait("the webhook's sync", lambda: bool(connector.json("search", "SEC-2")["commits"]), 60)
         repo = connector.json("repo", "list")[0]
         assert repo["last_outcome"] == "ok" and repo["consecutive_failures"] == 0
     finally:

@@ -41,9 +41,7 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def world(
-    sshd: GitShellSshd, tmp_path_factory: pytest.TempPathFactory
-) -> Connector:
+def world(sshd: GitShellSshd, tmp_path_factory: pytest.TempPathFactory) -> Connector:
     """A connector whose key (an ssh-keygen RSA key in encrypted PKCS#8) the sshd accepts
     and whose host key is pinned from a known_hosts file."""
     base = tmp_path_factory.mktemp("connector")
@@ -112,8 +110,7 @@ def test_ok_force_push_keeps_old_commits_unreachable_and_deleted_branches_go(
 
     git("reset", "-q", "--hard", "HEAD~2", cwd=work)
     git("commit", "-q", "--allow-empty", "-m", "OPS-3 redone", cwd=work)
-    git("push", "-q", "--force", "origin", "HEAD:main", ":refs/heads/feature/OPS-9-login",
-        cwd=work)
+    git("push", "-q", "--force", "origin", "HEAD:main", ":refs/heads/feature/OPS-9-login", cwd=work)
     again = world.ok("sync", "rewrite")
     assert "1 new commits indexed, 2 now unreachable" in again.out
     commits = {c["subject"]: c for c in world.json("search", "OPS-3")["commits"]}

@@ -15,8 +15,12 @@ KEY = export_private_key(generate_key("ed25519"), "openssh")
 
 def test_ok_session_files_are_private_and_removed(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    with ssh_session(run, [Identity(KEY, "ssh-ed25519-cert-v01@openssh.com AAAA")],
-                     "[h]:2 ssh-ed25519 AAAA\n", connect_timeout=7) as session:
+    with ssh_session(
+        run,
+        [Identity(KEY, "ssh-ed25519-cert-v01@openssh.com AAAA")],
+        "[h]:2 ssh-ed25519 AAAA\n",
+        connect_timeout=7,
+    ) as session:
         assert stat.S_IMODE(run.stat().st_mode) == 0o700
         assert stat.S_IMODE(session.directory.stat().st_mode) == 0o700
         key = session.identity_files[0]

@@ -42,7 +42,10 @@ class Mirrored:
     def sync(self) -> IndexStats:
         subprocess.run(
             ["git", "fetch", "-q", "--prune", "origin"],
-            cwd=self.mirror, env=_GIT_ENV, check=True, capture_output=True,
+            cwd=self.mirror,
+            env=_GIT_ENV,
+            check=True,
+            capture_output=True,
         )
         return index_mirror(self.ctx, self.repo_id, self.mirror)
 
@@ -54,7 +57,7 @@ class Mirrored:
 
 
 @pytest.fixture
-def ctx(ctx: Context) -> Context:  # noqa: F811 - the shared fixture, with the CA secret set
+def ctx(ctx: Context) -> Context:  # the shared fixture, with the CA secret set
     return with_secret(ctx)
 
 
@@ -160,8 +163,12 @@ def test_ok_trigger_makes_it_due_and_webhooks_are_checked(ctx: Context) -> None:
     body = b'{"ref": "refs/heads/main"}'
     good = "sha256=" + hmac.new(added.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
     connector_repos.verify_webhook(ctx, "hook", body, good)
-    for bad_name, signature in (("hook", good[:-2] + "00"), ("hook", "sha1=abc"),
-                                ("nope", good), ("hook", "sha256=ÿ")):
+    for bad_name, signature in (
+        ("hook", good[:-2] + "00"),
+        ("hook", "sha1=abc"),
+        ("nope", good),
+        ("hook", "sha256=ÿ"),
+    ):
         with pytest.raises(Unauthenticated, match="signature is not valid"):
             connector_repos.verify_webhook(ctx, bad_name, body, signature)
     assert connector_repos.request_sync(ctx, "hook").next_attempt_at == ctx.now()
@@ -181,8 +188,9 @@ def test_ok_key_is_sealed_at_rest_and_only_opens_as_the_connectors_key(ctx: Cont
     with pytest.raises(ConfigurationError):
         ca_secret.open_sealed(secret, sealed, fingerprint)
     with pytest.raises(ConfigurationError):
-        ca_secret.open_sealed(secret, sealed, "connector-key:SHA256:other",
-                              info=connector_keys.SEAL_INFO)
+        ca_secret.open_sealed(
+            secret, sealed, "connector-key:SHA256:other", info=connector_keys.SEAL_INFO
+        )
     loaded = connector_keys.load_identities(ctx).active
     assert loaded is not None and loaded.fingerprint == fingerprint
     assert "PRIVATE" not in repr(loaded.identity)
@@ -217,8 +225,10 @@ def test_fail_renewal_errors_are_recorded_not_raised(ctx: Context) -> None:
         row.certificate_valid_before = NOW + dt.timedelta(minutes=10)
         row.certify_server = "http://127.0.0.1:9"  # nothing listens there
         row.certify_token_sealed = ca_secret.seal(
-            connector_keys.load_secret(ctx.settings), b"gwp_x",
-            f"connector-certify-token:{row.fingerprint}", info=connector_keys.SEAL_INFO,
+            connector_keys.load_secret(ctx.settings),
+            b"gwp_x",
+            f"connector-certify-token:{row.fingerprint}",
+            info=connector_keys.SEAL_INFO,
         )
     assert connector_keys.renew_if_due(ctx) is False
     shown = connector_keys.status(ctx).active
