@@ -14,7 +14,6 @@ handlers parse, call, render.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -29,6 +28,10 @@ from gitward.services.connector_index import DEFAULT_SEARCH_LIMIT, search
 from gitward.services.context import Context
 from gitward.store.db import transaction
 
+# Times as the CLI prints them (datetime.isoformat, "+00:00"), so that an issue's JSON here
+# is byte for byte what `gitward connector search --json` prints.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
 router = APIRouter(prefix="/connector", tags=["Repository connector"])
 bearer = HTTPBearer(auto_error=False, description="A personal access token (gwp_...)")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
@@ -39,7 +42,7 @@ class CommitOut(BaseModel):
     sha: str
     author_name: str
     author_email: str
-    authored_at: dt.datetime
+    authored_at: Timestamp
     subject: str
     files_changed: int
     branches: list[str] = Field(description="Branches containing the commit now.")
@@ -64,14 +67,14 @@ class RepositoryOut(BaseModel):
     url: str
     host_port: str
     interval_seconds: int
-    created_at: dt.datetime
-    last_attempt_at: dt.datetime | None
-    last_success_at: dt.datetime | None
+    created_at: Timestamp
+    last_attempt_at: Timestamp | None
+    last_success_at: Timestamp | None
     last_outcome: str | None = Field(description="ok or failed")
     last_error_kind: str | None
     last_error: str | None
     consecutive_failures: int
-    next_attempt_at: dt.datetime | None
+    next_attempt_at: Timestamp | None
     ref_count: int | None
     default_branch: str | None
     branches: int
@@ -86,7 +89,7 @@ class RepositoryList(BaseModel):
 class SyncQueued(BaseModel):
     repository: str
     queued: bool
-    next_attempt_at: dt.datetime | None
+    next_attempt_at: Timestamp | None
 
 
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -173,6 +176,7 @@ async def trigger(
         else:
             _authorize(ctx, _token(credentials), tokens.SCOPE_CONNECTOR_SYNC)
         view = connector_repos.request_sync(ctx, name)
-        return {"repository": view.name, "queued": True, "next_attempt_at": view.next_attempt_at}
+        due = view.to_json()["next_attempt_at"]
+        return {"repository": view.name, "queued": True, "next_attempt_at": due}
 
     return await run_in_threadpool(run)

@@ -278,7 +278,8 @@ def commits_for_key(
         .join(ConnectorCommitKey, ConnectorCommitKey.commit_id == ConnectorCommit.id)
         .join(ConnectorRepository, ConnectorRepository.id == ConnectorCommit.repository_id)
         .where(ConnectorCommitKey.issue_key == issue_key)
-        .order_by(ConnectorCommit.authored_at.desc(), ConnectorCommit.id.desc())
+        # Ties (one second, a rebase) in git log's order, which inserted them newest first.
+        .order_by(ConnectorCommit.authored_at.desc(), ConnectorCommit.id)
         .limit(limit)
     )
     return [(commit, name) for commit, name in rows.tuples()]
