@@ -141,7 +141,7 @@ def _text(value: bytes) -> str:
 def _count_files(diff: bytes) -> int:
     # --raw: one line per changed path, starting with ':' (never in a path: git quotes
     # paths with newlines, so every line of this section is a raw line or empty).
-    return sum(1 for line in diff.split(b"\n") if line.startswith(b":"))
+    return diff.count(b"\n:") + diff.startswith(b":")
 
 
 def parse_all(data: bytes, fmt: LogFormat) -> Iterator[CommitRecord]:

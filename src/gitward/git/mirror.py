@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import re
 import shutil
 import signal
@@ -43,6 +44,7 @@ _PROGRESS: Final = re.compile(
 )
 _STDERR_KEEP: Final = 32 * 1024
 READ_CHUNK: Final = 256 * 1024
+_QUEUED: Final = 64  # chunks read ahead of the parser: at most 16 MiB
 
 
 class MirrorFailed(GitwardError):
@@ -248,8 +250,13 @@ def existing_commits(path: Path, shas: Iterable[str]) -> set[str]:
 
 
 def _stream(path: Path, argv: list[str], revisions: list[str]) -> Iterator[bytes]:
-    """Run ``git ARGV --stdin``, writing ``revisions`` to it from a thread (a long list
-    must not deadlock against a full stdout pipe), yielding stdout in chunks."""
+    """Run ``git ARGV --stdin`` and yield its stdout in chunks.
+
+    The revisions are written from one thread (a long list must not deadlock against a
+    full stdout pipe) and stdout is read by another into a bounded queue, so git keeps
+    running while the caller parses and stores what came before (on two cores the index
+    costs about max(git, Python), not their sum) and at most ``_QUEUED`` chunks wait.
+    """
     proc = subprocess.Popen(
         ["git", *argv, "--stdin"],
         cwd=path,
@@ -258,27 +265,55 @@ def _stream(path: Path, argv: list[str], revisions: list[str]) -> Iterator[bytes
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED)
+    stop = threading.Event()
 
     def write(stream: IO[bytes]) -> None:
-        try:
+        with contextlib.suppress(BrokenPipeError, ValueError):
             stream.write("".join(r + "\n" for r in revisions).encode())
-        except BrokenPipeError:
-            pass
-        finally:
+        with contextlib.suppress(BrokenPipeError, ValueError):
             stream.close()
 
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    writer = threading.Thread(target=write, args=(proc.stdin,), daemon=True)
-    writer.start()
+    def read(stream: IO[bytes]) -> None:
+        try:
+            for chunk in iter(lambda: stream.read1(READ_CHUNK), b""):  # type: ignore[attr-defined]
+                while not stop.is_set():
+                    try:
+                        chunks.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        finally:
+            while not stop.is_set():  # the end, unless the consumer is gone already
+                try:
+                    chunks.put(None, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+
+    threads = [
+        threading.Thread(target=write, args=(proc.stdin,), daemon=True),
+        threading.Thread(target=read, args=(proc.stdout,), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
     try:
-        yield from iter(lambda: proc.stdout.read(READ_CHUNK), b"")  # type: ignore[union-attr]
+        while (chunk := chunks.get()) is not None:
+            yield chunk
         error = proc.stderr.read()
         status = proc.wait()
     finally:
+        stop.set()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        writer.join()
+        for thread in threads:
+            thread.join(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
     if status != 0:
         raise MirrorFailed(
             "git could not read a connector mirror's history",

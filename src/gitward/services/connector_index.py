@@ -23,6 +23,7 @@ the ``--not`` list (git would refuse it), at the cost of re-reading what it cove
 from __future__ import annotations
 
 import datetime as dt
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,10 @@ def index_mirror(ctx: Context, repo_id: int, path: Path) -> IndexStats:
     old_tips = {sha for _, sha in indexed.values()}
     present = mirror.existing_commits(path, old_tips)
     new_tips = set(heads.values())
-    stats.new_commits = _index_new_commits(ctx, repo_id, path, new_tips, present, rule)
+    # A first index of a single branch: every commit read is on it, so its keyed commits
+    # are linked from what was just stored instead of a second walk of the history.
+    keyed: array[int] | None = array("q") if not indexed and len(heads) == 1 else None
+    stats.new_commits = _index_new_commits(ctx, repo_id, path, new_tips, present, rule, keyed)
     gone = present - new_tips
     if gone:
         for batch in _batches(mirror.rev_list(path, gone, new_tips)):
@@ -99,7 +103,10 @@ def index_mirror(ctx: Context, repo_id: int, path: Path) -> IndexStats:
         previous = indexed.get(name)
         if previous is not None and previous[1] == sha:
             continue
-        _update_branch(ctx, repo_id, path, name, sha, previous, present, rule)
+        if keyed is not None:
+            _first_branch(ctx, repo_id, name, sha, keyed, rule)
+        else:
+            _update_branch(ctx, repo_id, path, name, sha, previous, present, rule)
         stats.branches_changed += 1
     stats.branches = len(heads)
     return stats
@@ -112,6 +119,7 @@ def _index_new_commits(
     tips: set[str],
     exclude: set[str],
     rule: IssueKeyRule,
+    keyed: array[int] | None,
 ) -> int:
     fmt = LogFormat.fresh()
     parser = LogParser(fmt)
@@ -120,22 +128,39 @@ def _index_new_commits(
     for chunk in mirror.log_chunks(path, sorted(tips), sorted(exclude), fmt.argument):
         pending.extend(parser.feed(chunk))
         if len(pending) >= BATCH:
-            total += _store_commits(ctx, repo_id, pending, rule)
+            total += _store_commits(ctx, repo_id, pending, rule, keyed)
             pending = []
     pending.extend(parser.close())
     if pending:
-        total += _store_commits(ctx, repo_id, pending, rule)
+        total += _store_commits(ctx, repo_id, pending, rule, keyed)
     return total
 
 
 def _store_commits(
-    ctx: Context, repo_id: int, records: list[CommitRecord], rule: IssueKeyRule
+    ctx: Context,
+    repo_id: int,
+    records: list[CommitRecord],
+    rule: IssueKeyRule,
+    keyed: array[int] | None,
 ) -> int:
     keys = {r.sha: rule.keys_in(r.message) for r in records}
     rows = [_row(r, keys[r.sha]) for r in records]
+    with_keys = {s: k for s, k in keys.items() if k}
     with transaction(ctx.engine) as session:
-        q.insert_commits(session, repo_id, rows, {s: k for s, k in keys.items() if k})
+        ids = q.insert_commits(session, repo_id, rows, with_keys)
+    if keyed is not None:
+        keyed.extend(ids[sha] for sha in with_keys if sha in ids)
     return len(rows)
+
+
+def _first_branch(
+    ctx: Context, repo_id: int, name: str, sha: str, keyed: array[int], rule: IssueKeyRule
+) -> None:
+    with transaction(ctx.engine) as session:
+        branch_id = q.upsert_branch(session, repo_id, name, sha, None)
+        q.add_branch_keys(session, branch_id, rule.keys_in(name))
+        for start in range(0, len(keyed), BATCH):
+            q.link_branch(session, branch_id, keyed[start : start + BATCH])
 
 
 def _drop_deleted_branches(

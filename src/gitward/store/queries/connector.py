@@ -126,16 +126,17 @@ def release_lease(session: Session, repo_id: int, owner: str) -> None:
 # ---- the index --------------------------------------------------------------------------
 
 
-def _insert_ignore(session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+def _insert_or_ignore(session: Session, table: Any) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING on both backends (re-indexing is idempotent)."""
-    if not rows:
-        return
-    statement: Insert
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        statement = postgresql.insert(table).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(table).on_conflict_do_nothing()
-    session.execute(statement, list(rows))
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _insert_ignore(session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        # Core, not the ORM: these are plain rows by the thousand.
+        session.connection().execute(_insert_or_ignore(session, table), list(rows))
 
 
 def branches_of(session: Session, repo_id: int) -> dict[str, tuple[int, str]]:
@@ -153,20 +154,32 @@ def insert_commits(
     repo_id: int,
     commits: Sequence[Mapping[str, Any]],
     keys: Mapping[str, Sequence[str]],
-) -> None:
+) -> dict[str, int]:
     """Insert a batch of commits (dicts of ConnectorCommit columns, ``sha`` included) and
     their issue-key links; commits already indexed become reachable again, as they are
-    reachable from a branch now."""
-    _insert_ignore(
-        session, ConnectorCommit.__table__, [{**c, "repository_id": repo_id} for c in commits]
+    reachable from a branch now. Returns every commit's id by sha."""
+    if not commits:
+        return {}
+    table = ConnectorCommit.__table__
+    # RETURNING (batched into multi-row VALUES by SQLAlchemy's insertmanyvalues) hands back
+    # the ids of the rows inserted; only commits indexed before need a lookup.
+    inserted = session.connection().execute(
+        _insert_or_ignore(session, table).returning(table.c.sha, table.c.id),
+        [{**c, "repository_id": repo_id} for c in commits],
     )
-    ids = commit_ids(session, repo_id, [c["sha"] for c in commits])
-    session.execute(
-        update(ConnectorCommit)
-        .where(ConnectorCommit.id.in_(list(ids.values())), ConnectorCommit.reachable.is_(False))
-        .values(reachable=True)
-        .execution_options(synchronize_session=False)
-    )
+    ids: dict[str, int] = {sha: commit_id for sha, commit_id in inserted.tuples()}
+    known = [c["sha"] for c in commits if c["sha"] not in ids]
+    if known:
+        again = commit_ids(session, repo_id, known)
+        session.execute(
+            update(ConnectorCommit)
+            .where(
+                ConnectorCommit.id.in_(list(again.values())), ConnectorCommit.reachable.is_(False)
+            )
+            .values(reachable=True)
+            .execution_options(synchronize_session=False)
+        )
+        ids.update(again)
     links = [
         {"issue_key": key, "commit_id": ids[sha]}
         for sha, found in keys.items()
@@ -174,6 +187,7 @@ def insert_commits(
         for key in found
     ]
     _insert_ignore(session, ConnectorCommitKey.__table__, links)
+    return ids
 
 
 def commit_ids(
