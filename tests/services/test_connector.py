@@ -239,3 +239,16 @@ def test_all_errors_are_gitward_errors(ctx: Context) -> None:
     for bad in ("https://github.com/a/b", "git@host:-x", "ssh://h/"):
         with pytest.raises(GitwardError):
             connector_repos.add(ctx, bad)
+
+
+def test_ok_an_old_tip_gone_from_the_mirror_is_dropped_not_fatal(mirrored: Mirrored) -> None:
+    mirrored.sync()
+    with transaction(mirrored.ctx.engine) as session:
+        for _, (branch_id, _sha) in q.branches_of(session, mirrored.repo_id).items():
+            q.upsert_branch(session, mirrored.repo_id, "main", "ab" * 20, branch_id)
+    mirrored.commit("PROJ-5 after a gc")
+    mirrored.push("HEAD:main")
+    stats = mirrored.sync()  # re-reads what the pruned tip covered, inserts nothing twice
+    assert stats.new_commits == 3
+    assert [c.subject for c in search(mirrored.ctx, "PROJ-5").commits] == ["PROJ-5 after a gc"]
+    assert search(mirrored.ctx, "PROJ-1").commits[0].branches == ["main"]

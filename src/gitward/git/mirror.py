@@ -193,8 +193,18 @@ def ensure_mirror(path: Path, url: str) -> bool:
         for key, value in _MIRROR_CONFIG:
             _git(path, "config", key, value)
         created = True
-    _git(path, "config", "remote.origin.url", url)
+    if created or _origin_url(path) != url:  # one git process less on every sync
+        _git(path, "config", "remote.origin.url", url)
     return created
+
+
+def _origin_url(path: Path) -> str | None:
+    text = (path / "config").read_text(errors="replace")
+    section = re.search(r'^\[remote "origin"\]\n((?:[ \t]+.*\n?)*)', text, re.MULTILINE)
+    if section is None:
+        return None
+    found = re.search(r"^\s*url\s*=\s*(.*?)\s*$", section.group(1), re.MULTILINE)
+    return found.group(1) if found else None
 
 
 def fetch(
@@ -355,6 +365,30 @@ def rev_list(path: Path, include: Iterable[str], exclude: Iterable[str]) -> Iter
                 yield line.decode("ascii")
     if rest:
         yield rest.decode("ascii")
+
+
+def left_right(path: Path, old: str, new: str) -> tuple[list[str], Iterator[str]]:
+    """One walk for a branch that moved from ``old`` to ``new``: the commits only ``old``
+    reaches (gone from the branch; a list, usually empty) and those only ``new`` reaches
+    (added to it; streamed)."""
+    only_old: list[str] = []
+
+    def added() -> Iterator[str]:
+        rest = b""
+        for chunk in _stream(path, ["rev-list", "--left-right", f"{old}...{new}"], []):
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if line.startswith(b"<"):
+                    only_old.append(line[1:].decode("ascii"))
+                elif line.startswith(b">"):
+                    yield line[1:].decode("ascii")
+        if rest.startswith(b">"):
+            yield rest[1:].decode("ascii")
+        elif rest.startswith(b"<"):
+            only_old.append(rest[1:].decode("ascii"))
+
+    return only_old, added()
 
 
 def remove_mirror(path: Path) -> None:

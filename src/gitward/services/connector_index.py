@@ -86,14 +86,23 @@ def index_mirror(ctx: Context, repo_id: int, path: Path) -> IndexStats:
         indexed = q.branches_of(session, repo_id)
     heads = mirror.local_heads(path)
     old_tips = {sha for _, sha in indexed.values()}
-    present = mirror.existing_commits(path, old_tips)
     new_tips = set(heads.values())
     # A first index of a single branch: every commit read is on it, so its keyed commits
     # are linked from what was just stored instead of a second walk of the history.
     keyed: array[int] | None = array("q") if not indexed and len(heads) == 1 else None
-    stats.new_commits = _index_new_commits(ctx, repo_id, path, new_tips, present, rule, keyed)
+    present = old_tips
+    try:
+        stats.new_commits = _index_new_commits(ctx, repo_id, path, new_tips, present, rule, keyed)
+    except mirror.MirrorFailed:
+        # An old tip gc pruned makes git refuse the walk before it prints anything: drop
+        # the missing ones (one cat-file only then, not on every sync).
+        present = mirror.existing_commits(path, old_tips)
+        stats.new_commits = _index_new_commits(ctx, repo_id, path, new_tips, present, rule, keyed)
+    # One branch before and after (most repositories): what left it is what became
+    # unreachable, and the branch's own walk finds it; otherwise one walk for all.
+    single = len(indexed) == 1 and indexed.keys() == heads.keys()
     gone = present - new_tips
-    if gone:
+    if gone and not single:
         for batch in _batches(mirror.rev_list(path, gone, new_tips)):
             with transaction(ctx.engine) as session:
                 q.mark_unreachable(session, repo_id, batch)
@@ -105,8 +114,13 @@ def index_mirror(ctx: Context, repo_id: int, path: Path) -> IndexStats:
             continue
         if keyed is not None:
             _first_branch(ctx, repo_id, name, sha, keyed, rule)
-        else:
-            _update_branch(ctx, repo_id, path, name, sha, previous, present, rule)
+            continue
+        removed = _update_branch(ctx, repo_id, path, name, sha, previous, present, rule)
+        if single and removed:
+            for batch in _batches(removed):
+                with transaction(ctx.engine) as session:
+                    q.mark_unreachable(session, repo_id, batch)
+            stats.unreachable += len(removed)
         stats.branches_changed += 1
     stats.branches = len(heads)
     return stats
@@ -182,23 +196,28 @@ def _update_branch(
     previous: tuple[int, str] | None,
     present: set[str],
     rule: IssueKeyRule,
-) -> None:
+) -> list[str]:
+    """Move one branch to ``sha`` with its containment links; the commits it lost."""
     old = previous[1] if previous is not None and previous[1] in present else None
-    added = mirror.rev_list(path, [sha], [old] if old else [])
-    removed = list(mirror.rev_list(path, [old], [sha])) if old else []
+    removed: list[str] = []
+    if old:
+        removed, added = mirror.left_right(path, old, sha)
+    else:
+        added = mirror.rev_list(path, [sha], [])
     with transaction(ctx.engine) as session:
         branch_id = q.upsert_branch(session, repo_id, name, sha, previous[0] if previous else None)
         if previous is not None and old is None:
             q.unlink_branch(session, branch_id, None)  # its old tip is gone: relink all
         if previous is None:
             q.add_branch_keys(session, branch_id, rule.keys_in(name))
+        for batch in _batches(added):  # first: the walk fills ``removed`` as it goes
+            ids = q.commit_ids(session, repo_id, batch, keyed_only=True)
+            q.link_branch(session, branch_id, ids.values())
         for batch in _batches(removed):
             ids = q.commit_ids(session, repo_id, batch, keyed_only=True)
             if ids:
                 q.unlink_branch(session, branch_id, list(ids.values()))
-        for batch in _batches(added):
-            ids = q.commit_ids(session, repo_id, batch, keyed_only=True)
-            q.link_branch(session, branch_id, ids.values())
+    return removed
 
 
 # ---- search ------------------------------------------------------------------------------
