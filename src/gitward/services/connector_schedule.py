@@ -37,6 +37,7 @@ class ConnectorScheduler:
         self._thread: threading.Thread | None = None
         self._batch: threading.Thread | None = None
         self._owner = connector_sync.lease_owner()
+        self._last_error: str | None = None
 
     def start(self) -> None:
         sweep_sessions(connector_repos.run_dir(self._ctx.settings))
@@ -96,4 +97,11 @@ class ConnectorScheduler:
                         seconds=round(result.seconds, 2),
                     )
         except Exception as exc:
-            log.error("connector_sync_batch_error", cause=f"{type(exc).__name__}: {exc}")
+            # Said once per distinct cause: a deployment without its CA secret would
+            # otherwise repeat it every few seconds.
+            cause = f"{type(exc).__name__}: {getattr(exc, 'cause', exc)}"
+            if cause != self._last_error:
+                log.error("connector_sync_batch_error", cause=cause)
+            self._last_error = cause
+        else:
+            self._last_error = None
