@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from gitward.connector.issue_keys import normalise_search_key
+from gitward.errors import InvalidInput
 from gitward.http.api.certificates import ErrorBody
 from gitward.services import connector_repos, tokens
 from gitward.services.connector_index import DEFAULT_SEARCH_LIMIT, search
@@ -31,6 +32,9 @@ from gitward.store.db import transaction
 # Times as the CLI prints them (datetime.isoformat, "+00:00"), so that an issue's JSON here
 # is byte for byte what `gitward connector search --json` prints.
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+# GitHub's largest webhook payload; anything bigger is not a push notification.
+MAX_WEBHOOK_BYTES = 25 * 1024 * 1024
 
 router = APIRouter(prefix="/connector", tags=["Repository connector"])
 bearer = HTTPBearer(auto_error=False, description="A personal access token (gwp_...)")
@@ -168,11 +172,15 @@ async def trigger(
     signature: Annotated[str | None, Header(alias="X-Hub-Signature-256")] = None,
 ) -> dict[str, object]:
     ctx = _ctx(request)
-    body = await request.body()
+    body = bytearray()
+    async for chunk in request.stream():  # read with a cap, chunked or not
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise InvalidInput(f"the request body must be at most {MAX_WEBHOOK_BYTES} bytes")
 
     def run() -> dict[str, object]:
         if credentials is None and signature is not None:
-            connector_repos.verify_webhook(ctx, name, body, signature)
+            connector_repos.verify_webhook(ctx, name, bytes(body), signature)
         else:
             _authorize(ctx, _token(credentials), tokens.SCOPE_CONNECTOR_SYNC)
         view = connector_repos.request_sync(ctx, name)
