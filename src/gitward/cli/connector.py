@@ -18,6 +18,7 @@ import click
 
 from gitward.cli.common import echo_json, fail, handle_errors
 from gitward.cli.context import service_context, settings_options
+from gitward.cli.keys import _given as passphrase_given
 from gitward.connector.issue_keys import normalise_search_key
 from gitward.errors import InvalidInput
 from gitward.keys.files import read_key_file
@@ -110,17 +111,6 @@ def key_generate(key_type: str, bits: int | None, as_json: bool) -> None:
     echo_json(status.to_json()) if as_json else _print_status(status, changed=True)
 
 
-def _passphrase(text: str | None, env: str | None) -> bytes | None:
-    if text is not None and env is not None:
-        raise click.UsageError("give the passphrase either with -P or with --passphrase-env")
-    if env is not None:
-        value = os.environ.get(env)
-        if value is None:
-            fail(f"the environment variable {env} is not set")
-        return value.encode()
-    return text.encode() if text is not None else None
-
-
 @key_group.command("import")
 @click.argument("path", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("-P", "--passphrase", default=None, help="Passphrase (visible in ps).")
@@ -133,7 +123,7 @@ def key_import(
 ) -> None:
     """Import the connector's key from FILE: OpenSSH, PEM (PKCS#1, PKCS#8, SEC1), PuTTY
     .ppk v2/v3, encrypted or not."""
-    secret = _passphrase(passphrase, passphrase_env)
+    secret = passphrase_given(passphrase, passphrase_env)
     if secret is None and sys.stdin.isatty():
         from gitward.keys import inspect_key
 

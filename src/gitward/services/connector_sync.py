@@ -292,10 +292,7 @@ def _test_one(ctx: Context, target: Target, session: SSHSession, public: str) ->
         else:
             failure = _classified(ctx, target, result, public)
     if refs is not None:
-        with transaction(ctx.engine) as db:
-            row = db.get(ConnectorRepository, target.id)
-            if row is not None:
-                row.ref_count, row.default_branch = refs.ref_count, refs.default_branch
+        _remember_refs(ctx, target, refs)
         return Verdict(target.name, True, refs.ref_count, refs.default_branch)
     assert failure is not None
     log.info(
