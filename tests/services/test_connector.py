@@ -252,3 +252,19 @@ def test_ok_an_old_tip_gone_from_the_mirror_is_dropped_not_fatal(mirrored: Mirro
     assert stats.new_commits == 3
     assert [c.subject for c in search(mirrored.ctx, "PROJ-5").commits] == ["PROJ-5 after a gc"]
     assert search(mirrored.ctx, "PROJ-1").commits[0].branches == ["main"]
+
+
+def test_ok_frontends_racing_for_one_lease_get_it_once(ctx: Context) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    connector_repos.add(ctx, "git@example.com:race.git")
+    with transaction(ctx.engine) as session:
+        repo_id = q.repository_by_name(session, "race").id  # type: ignore[union-attr]
+    until = NOW + dt.timedelta(minutes=5)
+
+    def claim(n: int) -> bool:
+        with transaction(ctx.engine) as session:
+            return q.claim_lease(session, repo_id, f"frontend-{n}", NOW, until)
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(claim, range(8))) == [False] * 7 + [True]
