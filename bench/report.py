@@ -372,7 +372,11 @@ def connector_section(c: dict[str, Any]) -> list[str]:
         f"{m['git']}; {m['ssh']}; SQLite {m['sqlite']}; Python {m['python']}), shared with "
         "other engineers' test runs: each phase's load average (1, 5, 15 min) at its start "
         "and end is given with its figures. Medians of 3 repetitions with (min-max), the "
-        "two sides alternating which goes first.\n",
+        "two sides alternating which goes first. With a load average of 6 to 11 on 2 cores "
+        "the absolute times are those of a busy machine; the ratios compare runs made side by "
+        "side, alternating, and are the figures the targets are about. The index's time "
+        "excludes opening the store (the child process's start); its peak RSS is the whole "
+        "child's (Python, SQLAlchemy and the batches), not git's.\n",
         _table(["measure", "Gitward", "target", ""], rows),
     ]
     if details:
