@@ -98,8 +98,9 @@ def fast_import(path: Path, commits: int, *, blob: int = 64, key_every: int = 3)
     for n in range(1, commits + 1):
         data = rng.randbytes(blob)
         key = f"PROJ{n % 20}-{n}"
-        message = (f"{key} change {n}\n\nDetails for {key}." if n % key_every == 0
-                   else f"change {n}").encode()
+        message = (
+            f"{key} change {n}\n\nDetails for {key}." if n % key_every == 0 else f"change {n}"
+        ).encode()
         chunk = b"blob\nmark :1\ndata %d\n%s\n" % (len(data), data)
         chunk += b"commit refs/heads/main\n"
         chunk += b"author Bench <bench@example.com> %d +0000\n" % (1600000000 + n)
@@ -138,7 +139,11 @@ def _index_child(data_dir: str, repo: str) -> None:
     stats = index_mirror(ctx, repo_id, Path(repo))
     seconds = time.perf_counter() - started
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "commits": stats.new_commits, "peak_rss_mb": peak_kb / 1024}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "commits": stats.new_commits, "peak_rss_mb": peak_kb / 1024}
+        )
+    )
 
 
 def _index_once(work: Path, repo: Path) -> dict[str, float]:
@@ -146,7 +151,10 @@ def _index_once(work: Path, repo: Path) -> dict[str, float]:
     code = "import sys; from bench.connector import _index_child; _index_child(*sys.argv[1:])"
     proc = subprocess.run(
         [sys.executable, "-c", code, str(data), str(repo)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     shutil.rmtree(data, ignore_errors=True)
     figures: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -159,9 +167,21 @@ def _git_log_once(repo: Path) -> float:
     fmt = LogFormat.fresh()
     started = time.perf_counter()
     subprocess.run(
-        ["git", "log", "--no-renames", "--raw", "--no-abbrev", "--diff-merges=first-parent",
-         "--no-color", fmt.argument, "main"],
-        cwd=repo, env=GIT_ENV, stdout=subprocess.DEVNULL, check=True,
+        [
+            "git",
+            "log",
+            "--no-renames",
+            "--raw",
+            "--no-abbrev",
+            "--diff-merges=first-parent",
+            "--no-color",
+            fmt.argument,
+            "main",
+        ],
+        cwd=repo,
+        env=GIT_ENV,
+        stdout=subprocess.DEVNULL,
+        check=True,
     )
     return time.perf_counter() - started
 
@@ -184,8 +204,11 @@ def phase_index(work: Path, commits: int, small: int, rounds: int) -> dict[str, 
             assert figures["commits"] == size, figures
             ours.append(figures["seconds"])
             rss.append(figures["peak_rss_mb"])
-            print(f"   {size:,}: git log {logs[-1]:.2f} s, index {ours[-1]:.2f} s, "
-                  f"peak RSS {rss[-1]:.0f} MB", flush=True)
+            print(
+                f"   {size:,}: git log {logs[-1]:.2f} s, index {ours[-1]:.2f} s, "
+                f"peak RSS {rss[-1]:.0f} MB",
+                flush=True,
+            )
         result[label] = {
             "commits": size,
             "git_log_s": median_range(logs),
@@ -201,13 +224,14 @@ def phase_index(work: Path, commits: int, small: int, rounds: int) -> dict[str, 
 
 def phase_sync(work: Path, repos: int, rounds: int, parallel: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
+    from tests.e2e.sshd_git import GitShellSshd
+
     from gitward.git import mirror
     from gitward.git.outbound import Identity, ssh_session
     from gitward.services import connector_hosts, connector_keys, connector_repos
     from gitward.services.connector_sync import sync_repositories
     from gitward.services.context import open_context
     from gitward.settings import Settings
-    from tests.e2e.sshd_git import GitShellSshd
 
     base = work / "sync"
     shutil.rmtree(base, ignore_errors=True)
@@ -229,19 +253,24 @@ def phase_sync(work: Path, repos: int, rounds: int, parallel: int) -> dict[str, 
             work_dir = base / "work" / f"r{n:03d}"
             git("clone", "-q", str(upstream), str(work_dir))
             works.append(work_dir)
-            connector_repos.add(ctx, f"ssh://root@127.0.0.1:{sshd.port}{upstream}", name=f"r{n:03d}")
+            connector_repos.add(
+                ctx, f"ssh://root@127.0.0.1:{sshd.port}{upstream}", name=f"r{n:03d}"
+            )
         first = sync_repositories(ctx)
         assert all(r.ok for r in first), [r.line() for r in first if not r.ok][:3]
         keys = connector_keys.load_identities(ctx)
         assert keys.active is not None
         identity: Identity = keys.active.identity
-        with ssh_session(base / "plain-run", [identity], connector_hosts.known_hosts_for(ctx),
-                         connect_timeout=10) as session:
+        with ssh_session(
+            base / "plain-run", [identity], connector_hosts.known_hosts_for(ctx), connect_timeout=10
+        ) as session:
             env = mirror.env_with_ssh(session.git_ssh_command)
             plain = []
             for n in range(repos):
                 path = base / "plain" / f"r{n:03d}.git"
-                mirror.ensure_mirror(path, f"ssh://root@127.0.0.1:{sshd.port}{base / 'up' / f'r{n:03d}.git'}")
+                mirror.ensure_mirror(
+                    path, f"ssh://root@127.0.0.1:{sshd.port}{base / 'up' / f'r{n:03d}.git'}"
+                )
                 assert mirror.fetch(path, env, 600).ok
                 plain.append(path)
 
@@ -251,8 +280,14 @@ def phase_sync(work: Path, repos: int, rounds: int, parallel: int) -> dict[str, 
             ours, theirs = [], []
             for round_number in range(rounds):
                 for n, work_dir in enumerate(works):
-                    git("commit", "-q", "--allow-empty", "-m", f"PROJ-{round_number * 1000 + n} r",
-                        cwd=work_dir)
+                    git(
+                        "commit",
+                        "-q",
+                        "--allow-empty",
+                        "-m",
+                        f"PROJ-{round_number * 1000 + n} r",
+                        cwd=work_dir,
+                    )
                     git("push", "-q", "origin", "HEAD:main", cwd=work_dir)
 
                 def run_ours() -> float:
@@ -260,7 +295,8 @@ def phase_sync(work: Path, repos: int, rounds: int, parallel: int) -> dict[str, 
                     results = sync_repositories(ctx)
                     elapsed = time.perf_counter() - started
                     assert all(r.ok and r.new_commits == 1 for r in results), [
-                        r.line() for r in results if not (r.ok and r.new_commits == 1)][:3]
+                        r.line() for r in results if not (r.ok and r.new_commits == 1)
+                    ][:3]
                     return elapsed
 
                 def run_theirs() -> float:
@@ -275,8 +311,11 @@ def phase_sync(work: Path, repos: int, rounds: int, parallel: int) -> dict[str, 
                 else:
                     theirs.append(run_theirs())
                     ours.append(run_ours())
-                print(f"   round {round_number + 1}: connector sync {ours[-1]:.2f} s, "
-                      f"git fetch {theirs[-1]:.2f} s", flush=True)
+                print(
+                    f"   round {round_number + 1}: connector sync {ours[-1]:.2f} s, "
+                    f"git fetch {theirs[-1]:.2f} s",
+                    flush=True,
+                )
         ctx.engine.dispose()
         return {
             "repositories": repos,
@@ -293,7 +332,9 @@ def phase_sync(work: Path, repos: int, rounds: int, parallel: int) -> dict[str, 
 # ---- search --------------------------------------------------------------------------------
 
 
-def phase_search(work: Path, commits: int, queries: int, database_url: str | None) -> dict[str, Any]:
+def phase_search(
+    work: Path, commits: int, queries: int, database_url: str | None
+) -> dict[str, Any]:
     from sqlalchemy import insert
 
     from gitward.services import connector_repos
@@ -311,7 +352,9 @@ def phase_search(work: Path, commits: int, queries: int, database_url: str | Non
 
     data = work / "search"
     shutil.rmtree(data, ignore_errors=True)
-    settings = Settings(data_dir=data, database_url=database_url, ca_secret="bench-secret-0123456789")
+    settings = Settings(
+        data_dir=data, database_url=database_url, ca_secret="bench-secret-0123456789"
+    )
     ctx = open_context(settings)
     rng = random.Random(7)
     repo_ids, branch_ids = [], {}
@@ -339,13 +382,20 @@ def phase_search(work: Path, commits: int, queries: int, database_url: str | Non
         for n in range(start, min(start + batch, commits)):
             repo = repo_ids[n % 10]
             keyed = rng.random() < 0.6
-            rows.append({
-                "id": next_id, "repository_id": repo, "sha": f"{n:040x}",
-                "authored_at": epoch + dt.timedelta(seconds=n * 37),
-                "author_name": f"Dev {n % 300}", "author_email": f"dev{n % 300}@example.com",
-                "subject": f"change {n}", "files_changed": n % 17, "has_keys": keyed,
-                "reachable": True,
-            })
+            rows.append(
+                {
+                    "id": next_id,
+                    "repository_id": repo,
+                    "sha": f"{n:040x}",
+                    "authored_at": epoch + dt.timedelta(seconds=n * 37),
+                    "author_name": f"Dev {n % 300}",
+                    "author_email": f"dev{n % 300}@example.com",
+                    "subject": f"change {n}",
+                    "files_changed": n % 17,
+                    "has_keys": keyed,
+                    "reachable": True,
+                }
+            )
             if keyed:
                 for _ in range(rng.choice((1, 1, 2))):
                     key = f"PROJ{rng.randrange(20)}-{rng.randrange(1, 25000)}"
@@ -405,30 +455,48 @@ def main() -> int:
     quick = args.quick
     args.work.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
-    result: dict[str, Any] = {"machine": machine(), "loadavg_start": loadavg(),
-                              "command": " ".join(sys.argv[1:]) or "(defaults)"}
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "loadavg_start": loadavg(),
+        "command": " ".join(sys.argv[1:]) or "(defaults)",
+    }
     clock = time.monotonic()
 
     def timed(figures: Any) -> dict[str, Any]:
-        return {"figures": figures, "loadavg_end": loadavg(),
-                "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+        return {
+            "figures": figures,
+            "loadavg_end": loadavg(),
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        }
 
     if "index" in only:
         start = loadavg()
-        result["index"] = {**timed(phase_index(
-            args.work, 2000 if quick else 100_000, 500 if quick else 25_000, 3)),
-            "loadavg_start": start}
+        result["index"] = {
+            **timed(
+                phase_index(args.work, 2000 if quick else 100_000, 500 if quick else 25_000, 3)
+            ),
+            "loadavg_start": start,
+        }
     if "sync" in only:
         start = loadavg()
-        result["sync"] = {**timed(phase_sync(args.work, 5 if quick else 100,
-                                             1 if quick else 3, 4)), "loadavg_start": start}
+        result["sync"] = {
+            **timed(phase_sync(args.work, 5 if quick else 100, 1 if quick else 3, 4)),
+            "loadavg_start": start,
+        }
     if "search" in only:
         start = loadavg()
-        runs = [phase_search(args.work, 20_000 if quick else 1_000_000,
-                             200 if quick else 2000, None)]
+        runs = [
+            phase_search(args.work, 20_000 if quick else 1_000_000, 200 if quick else 2000, None)
+        ]
         if args.postgres_url:
-            runs.append(phase_search(args.work, 20_000 if quick else 1_000_000,
-                                     200 if quick else 2000, args.postgres_url))
+            runs.append(
+                phase_search(
+                    args.work,
+                    20_000 if quick else 1_000_000,
+                    200 if quick else 2000,
+                    args.postgres_url,
+                )
+            )
         result["search"] = {**timed(runs), "loadavg_start": start}
     result["loadavg_end"] = loadavg()
     result["seconds"] = time.monotonic() - clock
