@@ -64,10 +64,12 @@ def test_ok_first_contact_says_what_to_do_at_each_step(
     sshd: GitShellSshd, upstreams: Path, tmp_path: Path
 ) -> None:
     make_upstream(upstreams / "first.git", ["PROJ-1 start", "PROJ-2 more"])
-    # The installed console script, as a user runs it (the other tests run it in process).
-    connector = Connector(tmp_path / "data", {"SECRET": PASSPHRASE}, subprocess=True)
+    # The installed console script, as a user runs it, for the import and the last sync
+    # (the other steps, and the other tests, run the same entry point in process).
+    console = Connector(tmp_path / "data", {"SECRET": PASSPHRASE}, subprocess=True)
+    connector = Connector(tmp_path / "data")
     # A PuTTY .ppk v3 file, encrypted (Argon2): no conversion by hand.
-    connector.ok(
+    console.ok(
         "key", "import", str(VECTORS / "puttygen_ed25519_enc.ppk"), "--passphrase-env", "SECRET"
     )
     # The scp-like form with git's bracketed port.
@@ -88,7 +90,7 @@ def test_ok_first_contact_says_what_to_do_at_each_step(
     sshd.authorize(public)
     ok = connector.ok("test")
     assert ok.out.strip() == "first: ok (1 refs, default branch main)"
-    synced = connector.ok("sync")
+    synced = console.ok("sync")
     assert "first: ok (1 branches, 2 new commits indexed" in synced.out
     found = connector.json("search", "proj-2")
     assert [c["subject"] for c in found["commits"]] == ["PROJ-2 more"]
