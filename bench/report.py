@@ -333,6 +333,86 @@ def _runs_table(r: dict[str, Any]) -> str:
     return _table(["phase", "measured", "took", "load average before / after"], rows)
 
 
+def _load(phase: dict[str, Any]) -> str:
+    return f"{' '.join(phase['loadavg_start'])} / {' '.join(phase['loadavg_end'])}"
+
+
+def connector_section(c: dict[str, Any]) -> list[str]:
+    """bench/connector.py's figures (issue 10), each phase with its date and load."""
+    m = c["machine"]
+    rows: list[list[str]] = []
+    details: list[list[str]] = []
+    if "index" in c:
+        f = c["index"]["figures"]
+        for label in ("small", "large"):
+            x = f[label]
+            details.append([
+                f"first index, {x['commits']:,} commits",
+                f"{_m(x['index_s'], '{:.2f}')} s",
+                f"{_m(x['git_log_s'], '{:.2f}')} s",
+                f"{x['ratio']:.2f}x",
+                f"{_m(x['peak_rss_mb'], '{:.0f}')} MB",
+                f"{c['index']['date']}; load {_load(c['index'])}",
+            ])
+        big = f["large"]
+        rows.append([f"first index of {big['commits']:,} commits vs `git log` of the same fields",
+                     f"{big['ratio']:.2f}x", "<= 2x", _ok(big["ratio"] <= 2.0)])
+        growth = big["peak_rss_mb"]["median"] / f["small"]["peak_rss_mb"]["median"]
+        rows.append([f"peak RSS at {big['commits']:,} vs {f['small']['commits']:,} commits "
+                     "(bounded memory)", f"{growth:.2f}x", "bounded (well under 4x)",
+                     _ok(growth < 2.0)])
+    if "sync" in c:
+        s = c["sync"]["figures"]
+        details.append([
+            f"incremental sync, {s['repositories']} repositories x 1 new commit, "
+            f"concurrency {s['parallel']}",
+            f"{_m(s['connector_sync_s'], '{:.2f}')} s",
+            f"{_m(s['git_fetch_s'], '{:.2f}')} s (plain `git fetch`)",
+            f"{s['ratio']:.2f}x", "", f"{c['sync']['date']}; load {_load(c['sync'])}",
+        ])
+        rows.append([f"incremental sync of {s['repositories']} repositories vs plain "
+                     "`git fetch`", f"{s['ratio']:.2f}x", "<= 1.2x", _ok(s["ratio"] <= 1.2)])
+    search_rows: list[list[str]] = []
+    if "search" in c:
+        for x in c["search"]["figures"]:
+            search_rows.append([
+                x["backend"], f"{x['commits']:,}", f"{x['queries']:,}", f"{x['p50_ms']:.2f}",
+                f"{x['p99_ms']:.2f}", f"{x['max_ms']:.2f}",
+                f"{x['mean_hits']:.1f} (max {x['max_hits']})", f"{x['load_s']:.0f} s",
+            ])
+            rows.append([f"search p99, {x['commits']:,} commits, {x['backend']}",
+                         f"{x['p99_ms']:.2f} ms", "< 20 ms", _ok(x["p99_ms"] < 20)])
+    parts = [
+        "## Connector\n",
+        "`.venv/bin/python -m bench.connector` (bench/connector.py: what each phase measures is "
+        "in its docstring; bench/connector.json holds the figures). Run by hand on the "
+        f"machine above ({m['cpus']} cores, {m['cpu']}, {m['memory_gib']} GiB; "
+        f"{m['git']}; {m['ssh']}; SQLite {m['sqlite']}; Python {m['python']}), shared with "
+        "other engineers' test runs: each phase's load average (1, 5, 15 min) at its start "
+        "and end is given with its figures. Medians of 3 repetitions with (min-max), the "
+        "two sides alternating which goes first. With a load average of 6 to 11 on 2 cores "
+        "the absolute times are those of a busy machine; the ratios compare runs made side by "
+        "side, alternating, and are the figures the targets are about. The index's time "
+        "excludes opening the store (the child process's start); its peak RSS is the whole "
+        "child's (Python, SQLAlchemy and the batches), not git's.\n",
+        _table(["measure", "Gitward", "target", ""], rows),
+    ]
+    if details:
+        parts.append(_table(
+            ["", "connector", "baseline", "ratio", "peak RSS (index process)", "when, load"],
+            details,
+        ))
+    if search_rows:
+        parts += [
+            "Search: `services.connector_index.search` in process (what `connector search` "
+            "and `GET /api/v1/connector/issues/{key}` call), keys drawn from those in the "
+            "index plus 10 % that are in none.\n",
+            _table(["database", "commits", "queries", "p50 ms", "p99 ms", "max ms",
+                    "commits per key", "loading"], search_rows),
+        ]
+    return parts
+
+
 def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
     m = r["machine"]
     a = r["args"]
@@ -539,6 +619,8 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
         parts += push_section(r["push"])
     if "soak" in r:
         parts += soak_section(r["soak"])
+    if "connector" in r:
+        parts += connector_section(r["connector"])
     if "auth" in r:
         auth = r["auth"]
         rows = []
@@ -681,15 +763,20 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
     return "\n".join(parts)
 
 
-def write(results: dict[str, Any], here: Path) -> None:
+def write(results: dict[str, Any], here: Path, *, plot_again: bool = True) -> None:
     """RESULTS.md and the plot into ``here`` (bench/ for a full run), with the soak's
-    figures from bench/soak.json when it exists."""
+    figures from bench/soak.json and the connector's from bench/connector.json when they
+    exist. ``plot_again=False`` keeps the plot as it is (bench/connector.py: its run has
+    no new clone figures, and may lack matplotlib)."""
     import json
 
     soak = here / "soak.json"
     if soak.exists() and "soak" not in results:
         results = {**results, "soak": json.loads(soak.read_text())}
-    have_plot = plot(results, here / PLOT)
+    connector = here / "connector.json"
+    if connector.exists() and "connector" not in results:
+        results = {**results, "connector": json.loads(connector.read_text())}
+    have_plot = plot(results, here / PLOT) if plot_again else (here / PLOT).exists()
     analysis_path = Path(__file__).resolve().parent / "ANALYSIS.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else ""
     (here / "RESULTS.md").write_text(render(results, have_plot, analysis))

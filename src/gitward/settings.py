@@ -76,6 +76,30 @@ class Settings(BaseSettings):
         "(never more than the organization's cap)",
     )
 
+    # The repository connector (issue 10).
+    connector_max_parallel: int = Field(
+        default=4, ge=1, le=64, description="Connector repositories synced at once"
+    )
+    connector_connect_timeout: int = Field(
+        default=10, ge=1, le=300, description="Seconds to connect and finish the SSH handshake"
+    )
+    connector_fetch_timeout: int = Field(
+        default=3600, ge=10, description="Seconds one connector fetch may take"
+    )
+    connector_max_backoff: int = Field(
+        default=3600, ge=60, description="Longest wait before retrying a failing repository"
+    )
+    connector_issue_key_pattern: str | None = Field(
+        default=None,
+        description="Regular expression with two groups (project, number); default Jira's",
+    )
+    connector_project_keys: str = Field(
+        default="", description="Comma-separated project keys to index (empty: every project)"
+    )
+    connector_schedule: bool = Field(
+        default=True, description="Whether serve syncs connector repositories on schedule"
+    )
+
     @field_validator("hostname")
     @classmethod
     def _hostname_is_plain(cls, value: str) -> str:

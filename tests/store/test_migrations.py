@@ -30,6 +30,14 @@ TABLES = {
     "access_tokens",
     "issued_certificates",
     "revocations",
+    "connector_keys",
+    "connector_host_keys",
+    "connector_repositories",
+    "connector_branches",
+    "connector_commits",
+    "connector_commit_keys",
+    "connector_branch_keys",
+    "connector_commit_branches",
 }
 
 

@@ -17,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
 from gitward.cli.common import echo_json, handle_errors
 from gitward.cli.context import settings_options
 from gitward.errors import GitwardError, InvalidInput
+from gitward.services.issuing_client import IssuingFailed, request_certificate
 
-API_PATH = "/api/v1/ssh/certificates"
 DEFAULT_KEY = "~/.ssh/id_ed25519"
-_TIMEOUT = 30.0
 
 
 class LoginFailed(GitwardError):
@@ -140,28 +138,10 @@ def _key_paths(key_path: str) -> tuple[Path, Path]:
 
 
 def _request(server: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
-    url = server.rstrip("/") + API_PATH
-    if not url.startswith(("https://", "http://")):
-        raise InvalidInput("--server must be an http:// or https:// URL")
     try:
-        response = httpx.post(
-            url, json=body, timeout=_TIMEOUT, headers={"Authorization": f"Bearer {token}"}
-        )
-    except httpx.HTTPError as exc:
-        raise LoginFailed(f"cannot reach {server}: {exc}", cause=repr(exc)) from exc
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if response.status_code != 201 or not isinstance(data, dict):
-        error = data.get("error") if isinstance(data, dict) else None
-        message = error.get("message") if isinstance(error, dict) else None
-        raise LoginFailed(
-            f"the server refused: {message}"
-            if message
-            else f"the server answered HTTP {response.status_code}; is {server} a Gitward server?"
-        )
-    return data
+        return request_certificate(server, token, body)
+    except IssuingFailed as exc:
+        raise LoginFailed(exc.message, cause=exc.cause) from exc
 
 
 def _write_public(path: Path, text: str) -> None:

@@ -8,6 +8,7 @@ from gitward import __version__
 from gitward.cli.accounts import enterprise_group, key_group, org_group, user_group
 from gitward.cli.cert import cert_group
 from gitward.cli.cert_check import check_cmd as _register_cert_check  # noqa: F401
+from gitward.cli.connector import connector_group
 from gitward.cli.context import settings_options
 from gitward.cli.keys import keys_group
 from gitward.cli.krl import krl_group
@@ -40,6 +41,7 @@ for command in (
     token_group,
     krl_group,
     login,
+    connector_group,
 ):
     cli.add_command(command)
 

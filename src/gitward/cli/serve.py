@@ -14,6 +14,7 @@ from gitward.cli.context import service_context, settings_options
 from gitward.errors import ConfigurationError
 from gitward.http.server import HttpServer
 from gitward.logging import configure_logging
+from gitward.services.connector_schedule import ConnectorScheduler
 from gitward.services.context import Context
 from gitward.services.repositories import ssh_url
 from gitward.settings import Settings
@@ -63,12 +64,18 @@ async def _run(ctx: Context) -> None:
         loop.add_signal_handler(sig, stop.set)
     ssh = await start_ssh_server(ctx, ctx.settings.ssh_host, ctx.settings.ssh_port)
     http: HttpServer | None = None
+    scheduler: ConnectorScheduler | None = None
     try:
         # After SSH: the issuing API tells clients the SSH port actually bound.
         http, http_line = _start_http(ssh.ctx)
+        if ctx.settings.connector_schedule:
+            scheduler = ConnectorScheduler(ssh.ctx)
+            scheduler.start()
         click.echo(_banner(ssh.ctx, ssh, http_line))
         await stop.wait()
     finally:
+        if scheduler is not None:
+            await asyncio.to_thread(scheduler.stop)
         await ssh.close()
         if http is not None:
             await asyncio.to_thread(http.stop)

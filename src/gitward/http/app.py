@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI
 
 from gitward import __version__
 from gitward.http import errors
-from gitward.http.api import certificates
+from gitward.http.api import certificates, connector
 from gitward.services.context import Context
 from gitward.services.issuing import Issuer
 
@@ -36,6 +36,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.state.ctx = ctx
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(certificates.router)
+    api.include_router(connector.router)
     app.include_router(api)
     errors.install(app)
     return app

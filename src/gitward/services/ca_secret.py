@@ -96,24 +96,26 @@ def _checked(data: bytes, where: str) -> bytes:
     return data
 
 
-def _aead(secret: bytes) -> AESGCM:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret)
+def _aead(secret: bytes, info: bytes = _INFO) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret)
     return AESGCM(key)
 
 
-def seal(secret: bytes, plaintext: bytes, associated: str) -> str:
+def seal(secret: bytes, plaintext: bytes, associated: str, *, info: bytes = _INFO) -> str:
+    """``info`` separates uses of the one secret (managed CA keys, the connector's key):
+    each gets its own derived AES key, so a value sealed for one never opens as another."""
     nonce = secrets.token_bytes(12)
-    sealed = _aead(secret).encrypt(nonce, plaintext, associated.encode())
+    sealed = _aead(secret, info).encrypt(nonce, plaintext, associated.encode())
     return _VERSION + base64.b64encode(nonce + sealed).decode("ascii")
 
 
-def open_sealed(secret: bytes, token: str, associated: str) -> bytes:
+def open_sealed(secret: bytes, token: str, associated: str, *, info: bytes = _INFO) -> bytes:
     """Decrypt; ConfigurationError if it does not open (wrong secret, or altered row)."""
     try:
         if not token.startswith(_VERSION):
             raise ValueError("unknown version")
         raw = base64.b64decode(token[len(_VERSION) :], validate=True)
-        return _aead(secret).decrypt(raw[:12], raw[12:], associated.encode())
+        return _aead(secret, info).decrypt(raw[:12], raw[12:], associated.encode())
     except (InvalidTag, ValueError, binascii.Error) as exc:
         raise ConfigurationError(
             "a managed CA key cannot be decrypted: the CA secret differs from the one it was "

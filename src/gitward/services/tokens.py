@@ -28,7 +28,10 @@ from gitward.store.queries import tokens
 PREFIX: Final = "gwp_"
 SCOPE_ISSUE: Final = "cert:issue"
 SCOPE_READ: Final = "cert:read"
-SCOPES: Final = frozenset({SCOPE_ISSUE, SCOPE_READ})
+# The connector's API (issue 10): read the index and statuses; trigger a sync.
+SCOPE_CONNECTOR_READ: Final = "connector:read"
+SCOPE_CONNECTOR_SYNC: Final = "connector:sync"
+SCOPES: Final = frozenset({SCOPE_ISSUE, SCOPE_READ, SCOPE_CONNECTOR_READ, SCOPE_CONNECTOR_SYNC})
 DEFAULT_EXPIRY: Final = 30 * 86400
 _TOKEN_LENGTH: Final = len(PREFIX) + 43  # 32 bytes in unpadded base64url
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -425,12 +426,180 @@ Index("ix_revocations_ca_serial", Revocation.ca_fingerprint, Revocation.serial_m
 Index("ix_revocations_key_id", Revocation.key_id, Revocation.ca_fingerprint)
 Index("ix_revocations_fingerprint", Revocation.fingerprint)
 
+
+# ---- the repository connector (issue 10) ------------------------------------------------
+
+
+class ConnectorKey(Base):
+    """The connector's key pair: at most one ``active`` and one ``pending`` (a replacement
+    being tested on every repository), enforced by the unique index on ``state``.
+
+    ``sealed_private`` is the OpenSSH private key sealed like managed CA keys (AES-256-GCM
+    under the CA secret) with associated data naming the connector and the fingerprint
+    (services/connector_keys.py), so it opens neither as a CA key nor on another row.
+    """
+
+    __tablename__ = "connector_keys"
+    __table_args__ = (CheckConstraint("state IN ('active', 'pending')", name="state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, unique=True)
+    key_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    bits: Mapped[int] = mapped_column(Integer, nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)
+    sealed_private: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The certificate the key carries (key certify), and how to renew it.
+    certificate: Mapped[str | None] = mapped_column(Text)
+    certificate_valid_after: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    certificate_valid_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    certify_server: Mapped[str | None] = mapped_column(String(500))
+    certify_token_sealed: Mapped[str | None] = mapped_column(Text)
+    certify_org: Mapped[str | None] = mapped_column(String(39))
+    certify_validity: Mapped[str | None] = mapped_column(String(64))
+    certify_error: Mapped[str | None] = mapped_column(Text)  # the last renewal's failure
+
+
+class ConnectorHostKey(Base):
+    """A pinned host key: one pin serves every repository on that host and port."""
+
+    __tablename__ = "connector_host_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    port: Mapped[int] = mapped_column(Integer, nullable=False)
+    key_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    public_key: Mapped[str] = mapped_column(Text, nullable=False)  # base64 of the blob
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class ConnectorRepository(Base):
+    """A connected remote repository and its sync status (what the scheduler, the API and
+    metrics read: outcome, times, failures, next attempt, and the lease that keeps two
+    frontends from syncing it at once)."""
+
+    __tablename__ = "connector_repositories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    port: Mapped[int] = mapped_column(Integer, nullable=False)
+    interval_seconds: Mapped[int] = mapped_column(Integer, nullable=False)
+    webhook_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_outcome: Mapped[str | None] = mapped_column(String(16))  # "ok" or "failed"
+    last_error_kind: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    ref_count: Mapped[int | None] = mapped_column(Integer)
+    default_branch: Mapped[str | None] = mapped_column(String(255))
+    pending_key_accepted: Mapped[bool | None] = mapped_column(Boolean)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConnectorBranch(Base):
+    __tablename__ = "connector_branches"
+    __table_args__ = (UniqueConstraint("repository_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("connector_repositories.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(1024), nullable=False)
+    sha: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class ConnectorCommit(Base):
+    """One indexed commit. ``reachable`` turns false when no branch contains it any more
+    (a force-push): it stays findable, marked so."""
+
+    __tablename__ = "connector_commits"
+    __table_args__ = (UniqueConstraint("repository_id", "sha"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("connector_repositories.id", ondelete="CASCADE"), nullable=False
+    )
+    sha: Mapped[str] = mapped_column(String(64), nullable=False)
+    authored_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    author_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    author_email: Mapped[str] = mapped_column(String(200), nullable=False)
+    subject: Mapped[str] = mapped_column(String(500), nullable=False)
+    files_changed: Mapped[int] = mapped_column(Integer, nullable=False)
+    has_keys: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    reachable: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class ConnectorCommitKey(Base):
+    """issue key -> commit: the search path (the primary key's index starts with the key)."""
+
+    __tablename__ = "connector_commit_keys"
+
+    issue_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    commit_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("connector_commits.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    )
+
+
+class ConnectorBranchKey(Base):
+    __tablename__ = "connector_branch_keys"
+
+    issue_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    branch_id: Mapped[int] = mapped_column(
+        ForeignKey("connector_branches.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ConnectorCommitBranch(Base):
+    """Which branches contain a commit, kept only for commits that mention an issue key
+    (the only ones a search returns): a history of 100,000 commits on 20 branches would
+    otherwise need two million rows."""
+
+    __tablename__ = "connector_commit_branches"
+
+    commit_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("connector_commits.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    branch_id: Mapped[int] = mapped_column(
+        ForeignKey("connector_branches.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+Index("uq_connector_repositories_name_lower", func.lower(ConnectorRepository.name), unique=True)
+Index(
+    "uq_connector_host_keys_host_port_fingerprint",
+    ConnectorHostKey.host,
+    ConnectorHostKey.port,
+    ConnectorHostKey.fingerprint,
+    unique=True,
+)
+
 __all__ = [
     "AccessToken",
     "AuditEvent",
     "Base",
     "CertificateAuthority",
     "Collaborator",
+    "ConnectorBranch",
+    "ConnectorBranchKey",
+    "ConnectorCommit",
+    "ConnectorCommitBranch",
+    "ConnectorCommitKey",
+    "ConnectorHostKey",
+    "ConnectorKey",
+    "ConnectorRepository",
     "Enterprise",
     "IssuedCertificate",
     "ManagedCAKey",
