@@ -30,6 +30,9 @@ TABLES = {
     "access_tokens",
     "issued_certificates",
     "revocations",
+    "web_sessions",
+    "sign_in_failures",
+    "one_time_links",
 }
 
 
