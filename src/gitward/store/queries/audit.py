@@ -23,6 +23,9 @@ def append_event(
     outcome: str = "ok",
     peer: str | None = None,
     detail: Mapping[str, Any] | None = None,
+    user_id: int | None = None,
+    organization_id: int | None = None,
+    credential_kind: str | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
         at=at,
@@ -32,6 +35,9 @@ def append_event(
         outcome=outcome,
         peer=peer,
         detail=json.dumps(dict(detail or {}), sort_keys=True, default=str),
+        user_id=user_id,
+        organization_id=organization_id,
+        credential_kind=credential_kind,
     )
     session.add(event)
     return event
