@@ -139,3 +139,14 @@ __all__ = [
     "require_site_admin",
     "site_admin_check",
 ]
+
+
+def actor_for_token(ctx: Context, token: str | None, *, peer: str | None = None) -> Actor:
+    """The actor a bearer token speaks for (401 when missing or not valid). The scopes
+    travel with the actor; each operation checks the one it needs."""
+    from gitward.services.tokens import validate
+    from gitward.store.db import transaction
+
+    with transaction(ctx.engine) as session:
+        caller = validate(session, token, ctx.now())
+        return Actor.of(caller.user, scopes=caller.scopes, peer=peer)

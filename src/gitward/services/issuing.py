@@ -74,6 +74,10 @@ class NoManagedCA(GitwardError):
     """The organization has no CA the server can sign with (HTTP 409)."""
 
 
+class IssuingDisabled(GitwardError):
+    """The deployment has no CA secret: everything but issuing works (HTTP 503)."""
+
+
 class LifetimeTooLong(InvalidInput):
     """The requested validity exceeds the organization's cap (HTTP 422)."""
 
@@ -260,16 +264,7 @@ class Issuer:
 
     def list_for(self, token: str | None, *, valid_now: bool = False) -> list[IssuedView]:
         """The caller's own certificates; every certificate for a site admin."""
-        now = self.ctx.now()
-        with transaction(self.ctx.engine) as session:
-            caller = tokens.authenticate(
-                session, token, now, tokens.SCOPE_READ, also=(tokens.SCOPE_ISSUE,)
-            )
-            user_id = None if caller.user.site_admin else caller.user.id
-            rows = certificates.issued_certificates(
-                session, user_id=user_id, valid_at=now if valid_now else None, limit=1000
-            )
-            return [IssuedView.of(r) for r in rows]
+        return list_issued(self.ctx, token, valid_now=valid_now)
 
     def _signer(self, ca: CertificateAuthority, managed: ManagedCAKey) -> PrivateKeySigner:
         cache_key = (ca.id, ca.fingerprint)
@@ -280,6 +275,20 @@ class Issuer:
             with self._lock:
                 self._signers[cache_key] = signer
         return signer
+
+
+def list_issued(ctx: Context, token: str | None, *, valid_now: bool = False) -> list[IssuedView]:
+    """GET /api/v1/ssh/certificates; needs no CA secret, so it works with issuing disabled."""
+    now = ctx.now()
+    with transaction(ctx.engine) as session:
+        caller = tokens.authenticate(
+            session, token, now, tokens.SCOPE_READ, also=(tokens.SCOPE_ISSUE,)
+        )
+        user_id = None if caller.user.site_admin else caller.user.id
+        rows = certificates.issued_certificates(
+            session, user_id=user_id, valid_at=now if valid_now else None, limit=1000
+        )
+        return [IssuedView.of(r) for r in rows]
 
 
 def _at(seconds: int) -> dt.datetime:

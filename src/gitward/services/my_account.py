@@ -16,7 +16,7 @@ from gitward.services.context import Context
 from gitward.services.issuing import IssuedView
 from gitward.services.paging import Page, PageRequest
 from gitward.services.tokens import CreatedToken, TokenView
-from gitward.services.views import KeyView, OrgView, RepoView, View
+from gitward.services.views import KeyView, OrgView, RepoView, UserView, View
 from gitward.store.db import Session, transaction
 from gitward.store.models import IssuedCertificate, SSHKey
 from gitward.store.queries import accounts as account_queries
@@ -241,3 +241,8 @@ def my_repositories(ctx: Context, actor: Actor) -> list[RepoView]:
         user = current_user(session, actor)
         found = list_repos(session) if user.site_admin else visible_repos(session, user.id)
         return [RepoView.of(repo) for repo in found]
+
+
+def me(ctx: Context, actor: Actor) -> UserView:
+    with transaction(ctx.engine) as session:
+        return UserView.of(current_user(session, actor))

@@ -210,7 +210,9 @@ def sign_in_password(ctx: Context, username: str, password: str, *, peer: str | 
         return start_session(session, ctx, user, method="password", peer=peer)
 
 
-def change_password(ctx: Context, actor: Actor, current: str, new: str, confirm: str) -> None:
+def change_password(ctx: Context, actor: Actor, current: str, new: str, confirm: str) -> NewSession:
+    """Change the actor's password: every session ends (elsewhere too), and this browser
+    gets a new one."""
     if new != confirm:
         raise InvalidInput("the two new passwords differ")
     passwords.check_password_rules(new)
@@ -219,7 +221,10 @@ def change_password(ctx: Context, actor: Actor, current: str, new: str, confirm:
         stored = user.password_hash
     if stored is not None and not passwords.verify(stored, current):
         raise SignInRefused("the current password is wrong")
-    passwords.set_password(ctx, actor.username, new)
+    passwords.set_password(actor.context(ctx), actor.username, new)
+    with transaction(ctx.engine) as session:
+        user = require_user(session, actor.username)
+        return start_session(session, ctx, user, method="password", peer=actor.peer)
 
 
 # --- one-time links ----------------------------------------------------------------------
