@@ -9,7 +9,15 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
 from gitward.errors import GitwardError
-from gitward.http.web.pages import CurrentActor, ctx_of, failed, peer_of, redirect, render
+from gitward.http.web.pages import (
+    CurrentActor,
+    base_url,
+    ctx_of,
+    failed,
+    peer_of,
+    redirect,
+    render,
+)
 from gitward.http.web.security import set_session_cookie
 from gitward.services import my_account, signin, tokens
 from gitward.services.actor import Actor
@@ -137,7 +145,7 @@ def _certificates_page(request: Request, actor: Actor, **data: object) -> dict[s
         "memberships": my_account.my_organizations(ctx, actor),
         "issuing_enabled": request.app.state.issuer is not None,
         "issuing_disabled_reason": request.app.state.issuing_disabled,
-        "web_url": ctx.settings.resolved_web_url,
+        "web_url": base_url(request),
         "issued": None,
         "public_key": "",
         **data,
