@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from gitward.cli.common import echo_json, handle_errors
@@ -100,9 +102,9 @@ def user_set_password(name: str, password_stdin: bool) -> None:
     from gitward.services import passwords
 
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
     username = passwords.set_password(service_context(), name, password)
     click.echo(f"set the password of {username}")
 

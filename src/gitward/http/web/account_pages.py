@@ -13,6 +13,7 @@ from gitward.http.web.pages import (
     CurrentActor,
     base_url,
     ctx_of,
+    echo_key,
     failed,
     peer_of,
     redirect,
@@ -81,7 +82,7 @@ def add_key(request: Request, actor: CurrentActor, key: Text, title: OptionalTex
     try:
         my_account.add_my_key(ctx_of(request), actor, key.encode("utf-8"), title=title.strip())
     except GitwardError as exc:
-        data = _keys_page(request, actor, key=key, title=title)
+        data = _keys_page(request, actor, key=echo_key(key), title=title)
         return failed(request, "account/keys.html", exc, **data)
     return redirect("/settings/keys", "key-added")
 
@@ -179,7 +180,7 @@ def get_certificate(
             ),
         )
     except GitwardError as exc:
-        data = _certificates_page(request, actor, public_key=public_key)
+        data = _certificates_page(request, actor, public_key=echo_key(public_key))
         return failed(request, "account/certificates.html", exc, **data)
     data = _certificates_page(request, actor, issued=result)
     return render(request, "account/certificates.html", **data)

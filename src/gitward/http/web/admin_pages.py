@@ -11,7 +11,15 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from gitward.errors import GitwardError, InvalidInput, NotFound
-from gitward.http.web.pages import CurrentActor, base_url, ctx_of, failed, redirect, render
+from gitward.http.web.pages import (
+    CurrentActor,
+    base_url,
+    ctx_of,
+    echo_key,
+    failed,
+    redirect,
+    render,
+)
 from gitward.services import administration
 from gitward.services.actor import Actor
 from gitward.services.administration import AuditFilters, CertificateFilters
@@ -117,7 +125,7 @@ def add_user_key(
     try:
         administration.add_user_key(ctx_of(request), actor, name, key.encode("utf-8"), title=title)
     except GitwardError as exc:
-        data = _user_page(request, actor, name, key=key, title=title)
+        data = _user_page(request, actor, name, key=echo_key(key), title=title)
         return failed(request, "admin/user.html", exc, **data)
     return redirect(f"/admin/users/{name}", "key-added")
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from gitward.errors import GitwardError, InvalidInput
-from gitward.http.web.pages import CurrentActor, ctx_of, failed, redirect, render
+from gitward.http.web.pages import CurrentActor, ctx_of, echo_key, failed, redirect, render
 from gitward.services import my_account, org_settings
 from gitward.services.actor import Actor
 from gitward.services.org_settings import OwnerKind
@@ -129,7 +129,7 @@ def _ca_routes(kind: OwnerKind, prefix: str) -> None:
             )
         except GitwardError as exc:
             return _ca_render(
-                request, actor, kind, name, exc=exc, public_key=public_key, title=title
+                request, actor, kind, name, exc=exc, public_key=echo_key(public_key), title=title
             )
         return redirect(_ca_path(kind, name), "ca-added")
 

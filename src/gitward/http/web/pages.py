@@ -30,6 +30,7 @@ from gitward.http.web.security import (
     pre_session_token,
     remember_pre_session_token,
 )
+from gitward.keys.upload import looks_private
 from gitward.services import signin
 from gitward.services.actor import Actor
 from gitward.services.context import Context
@@ -195,6 +196,12 @@ def base_url(request: Request) -> str:
     request came to."""
     configured = ctx_of(request).settings.web_url
     return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+def echo_key(text: str) -> str:
+    """What a key form shows back after a refusal: the text, unless it is a private key,
+    which is never rendered (not even to the person who pasted it)."""
+    return "" if looks_private(text.encode("utf-8", "replace")) else text
 
 
 def safe_next(target: str | None) -> str:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from gitward.errors import GitwardError
-from gitward.http.web.pages import CurrentActor, ctx_of, failed, redirect, render
+from gitward.http.web.pages import CurrentActor, ctx_of, echo_key, failed, redirect, render
 from gitward.services import repo_pages
 from gitward.services.actor import Actor
 
@@ -49,7 +49,7 @@ def add_deploy_key(
             ctx_of(request), actor, full, key.encode("utf-8"), write=write == "on", title=title
         )
     except GitwardError as exc:
-        return _render(request, actor, full, exc, key=key, title=title)
+        return _render(request, actor, full, exc, key=echo_key(key), title=title)
     return redirect(f"/repos/{full}", "deploy-key-added")
 
 
