@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from gitward.store.models import AuditEvent
@@ -106,7 +106,12 @@ def plain_key_users(
     """(user id, last use, uses) of everyone whose plain key was let run a git command on
     the organization's repositories since ``since``: the people "require certificates"
     would lock out. Reads ix_audit_events_org_credential_at only."""
-    rows = session.execute(
+    rows = session.execute(plain_key_users_query(organization_id, since)).tuples()
+    return [(int(uid), at, int(count)) for uid, at, count in rows if uid is not None]
+
+
+def plain_key_users_query(organization_id: int, since: dt.datetime) -> Select[Any]:
+    return (
         select(AuditEvent.user_id, func.max(AuditEvent.at), func.count())
         .where(
             AuditEvent.organization_id == organization_id,
@@ -116,5 +121,4 @@ def plain_key_users(
             AuditEvent.user_id.is_not(None),
         )
         .group_by(AuditEvent.user_id)
-    ).tuples()
-    return [(int(uid), at, int(count)) for uid, at, count in rows if uid is not None]
+    )
