@@ -31,7 +31,7 @@ def test_ok_every_page_has_csp_and_frame_ancestors(browser: Browser) -> None:
         assert "unsafe-inline" not in csp
         assert headers["x-frame-options"] == "DENY"
         assert headers["x-content-type-options"] == "nosniff"
-        assert headers["referrer-policy"] == "no-referrer"
+        assert headers["referrer-policy"] == "same-origin"
 
 
 def test_ok_session_cookie_is_httponly_samesite_and_not_secure_on_http(browser: Browser) -> None:

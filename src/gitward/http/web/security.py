@@ -12,8 +12,9 @@
   API under /api/v1 never reads cookies (bearer tokens only), so it needs no CSRF token.
 - Headers on every response: a Content-Security-Policy allowing only this origin's own
   scripts and styles (no inline script), frame-ancestors 'none' (and X-Frame-Options for
-  old browsers), nosniff, and Referrer-Policy no-referrer (sign-in links carry a token in
-  their path; no other site should ever see it).
+  old browsers), nosniff, and Referrer-Policy same-origin (sign-in links carry a token in
+  their path; no other site may see it. Not no-referrer: with it browsers send
+  ``Origin: null`` on our own forms, and the origin check could not tell them apart).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ _HEADERS: Final = (
     (b"content-security-policy", CSP.encode()),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
 )
 # FastAPI's interactive API docs load their script from a CDN (unreachable offline anyway);
 # everything else gets the strict policy.
