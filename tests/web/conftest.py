@@ -77,8 +77,7 @@ def make_browser(site: Context) -> Iterator[object]:
         yield make
 
 
-@pytest.fixture(autouse=True)
-def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+def use_cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id at its real cost takes ~0.1 s a hash on purpose; the tests sign in hundreds
     of times, and what they check does not depend on the cost."""
     from argon2 import PasswordHasher
@@ -88,3 +87,8 @@ def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(passwords, "_HASHER", cheap)
     monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("gitward: no such account"))
+
+
+@pytest.fixture(autouse=True)
+def _cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_cheap_argon2(monkeypatch)
