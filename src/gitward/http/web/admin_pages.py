@@ -3,11 +3,11 @@ certificate inventory and revocation, the KRL, the audit trail with export."""
 
 from __future__ import annotations
 
-import datetime as dt
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from gitward.errors import GitwardError, InvalidInput, NotFound
@@ -17,6 +17,7 @@ from gitward.http.web.pages import (
     ctx_of,
     echo_key,
     failed,
+    form_time,
     redirect,
     render,
 )
@@ -210,15 +211,6 @@ def key_lookup(request: Request, actor: CurrentActor, fingerprint: str = "") -> 
 # --- certificates -------------------------------------------------------------------------------
 
 
-def _day(text: str) -> dt.datetime | None:
-    if not text.strip():
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.strip()).replace(tzinfo=dt.UTC)
-    except ValueError as exc:
-        raise InvalidInput(f"invalid date {text[:40]!r}: write 2027-01-31") from exc
-
-
 @router.get("/certificates")
 def certificates(
     request: Request,
@@ -246,7 +238,7 @@ def certificates(
                 organization or None,
                 ca or None,
                 status or None,
-                _day(expiring_before),
+                form_time(expiring_before),
             ),
             PageRequest(page, 50),
         )
@@ -300,75 +292,53 @@ def krl(request: Request, actor: CurrentActor, ca: str = "") -> Response:
 # --- the audit trail --------------------------------------------------------------------------
 
 
-def _time(text: str) -> dt.datetime | None:
-    value = text.strip()
-    if not value:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(
-            f"invalid time {value[:40]!r}: write 2027-01-31 or 2027-01-31T08:00"
-        ) from exc
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+@dataclass
+class AuditForm:
+    """The audit filters as the form (and the export links) send them."""
+
+    user: str = ""
+    repository: str = ""
+    outcome: str = ""
+    reason: str = ""
+    after: str = ""
+    before: str = ""
+
+    def filters(self) -> AuditFilters:
+        return AuditFilters(
+            actor=self.user or None,
+            repository=self.repository or None,
+            outcome=self.outcome or None,
+            reason=self.reason or None,
+            after=form_time(self.after),
+            before=form_time(self.before),
+        )
+
+    def query(self) -> str:
+        return urlencode({k: v for k, v in asdict(self).items() if v})
 
 
-def _audit_filters(
-    actor: str, repository: str, outcome: str, reason: str, after: str, before: str
-) -> AuditFilters:
-    return AuditFilters(
-        actor=actor or None,
-        repository=repository or None,
-        outcome=outcome or None,
-        reason=reason or None,
-        after=_time(after),
-        before=_time(before),
-    )
+Audit = Annotated[AuditForm, Depends()]
 
 
 @router.get("/audit")
 def audit(
-    request: Request,
-    actor: CurrentActor,
-    user: str = "",
-    repository: str = "",
-    outcome: str = "",
-    reason: str = "",
-    after: str = "",
-    before: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
+    request: Request, actor: CurrentActor, form: Audit, page: Annotated[int, Query(ge=1)] = 1
 ) -> Response:
-    form = {
-        "user": user,
-        "repository": repository,
-        "outcome": outcome,
-        "reason": reason,
-        "after": after,
-        "before": before,
-    }
+    values = asdict(form)
     try:
-        filters = _audit_filters(user, repository, outcome, reason, after, before)
-        found = administration.audit_page(ctx_of(request), actor, filters, PageRequest(page, 50))
+        found = administration.audit_page(
+            ctx_of(request), actor, form.filters(), PageRequest(page, 50)
+        )
     except InvalidInput as exc:
-        return failed(request, "admin/audit.html", exc, filters=form, found=None, query="")
-    query = urlencode({k: v for k, v in form.items() if v})
-    return render(request, "admin/audit.html", filters=form, found=found, query=query)
+        return failed(request, "admin/audit.html", exc, filters=values, found=None, query="")
+    return render(request, "admin/audit.html", filters=values, found=found, query=form.query())
 
 
 @router.get("/audit/export")
 def audit_export(
-    request: Request,
-    actor: CurrentActor,
-    format: str = "csv",
-    user: str = "",
-    repository: str = "",
-    outcome: str = "",
-    reason: str = "",
-    after: str = "",
-    before: str = "",
+    request: Request, actor: CurrentActor, form: Audit, format: str = "csv"
 ) -> Response:
-    filters = _audit_filters(user, repository, outcome, reason, after, before)
-    chunks = administration.export_audit(ctx_of(request), actor, filters, format)
+    chunks = administration.export_audit(ctx_of(request), actor, form.filters(), format)
     media = "text/csv" if format == "csv" else "application/json"
     return StreamingResponse(
         chunks,

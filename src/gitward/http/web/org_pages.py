@@ -3,14 +3,21 @@ organizations and enterprises, with "Require SSH certificates" and its preview."
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from gitward.errors import GitwardError, InvalidInput
-from gitward.http.web.pages import CurrentActor, ctx_of, echo_key, failed, redirect, render
+from gitward.http.web.pages import (
+    CurrentActor,
+    ctx_of,
+    echo_key,
+    failed,
+    form_time,
+    redirect,
+    render,
+)
 from gitward.services import my_account, org_settings
 from gitward.services.actor import Actor
 from gitward.services.org_settings import OwnerKind
@@ -154,7 +161,10 @@ def _ca_routes(kind: OwnerKind, prefix: str) -> None:
         request: Request, actor: CurrentActor, name: str, fingerprint: Text, at: Text
     ) -> Response:
         try:
-            org_settings.retire_ca(ctx_of(request), actor, kind, name, fingerprint, _date(at))
+            when = form_time(at, zone_for_times=True)
+            if when is None:
+                raise InvalidInput("give the date from which the CA is retired")
+            org_settings.retire_ca(ctx_of(request), actor, kind, name, fingerprint, when)
         except GitwardError as exc:
             return _ca_render(request, actor, kind, name, exc=exc)
         return redirect(_ca_path(kind, name), "ca-retired")
@@ -176,20 +186,6 @@ def _ca_routes(kind: OwnerKind, prefix: str) -> None:
 
 _ca_routes("organization", "orgs")
 _ca_routes("enterprise", "enterprises")
-
-
-def _date(text: str) -> dt.datetime:
-    """A date from the form's date input (midnight UTC) or an ISO time with its zone."""
-    value = text.strip()
-    try:
-        when = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(f"invalid date {value[:40]!r}: write 2027-01-31") from exc
-    if when.tzinfo is None:
-        if len(value) > 10:
-            raise InvalidInput(f"the time {value[:40]!r} needs a zone, e.g. {value[:40]}Z")
-        when = when.replace(tzinfo=dt.UTC)
-    return when
 
 
 @router.post("/orgs/{name}/settings/certificate-authorities/require")

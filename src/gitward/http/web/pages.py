@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import Response
 
 from gitward import __version__
-from gitward.errors import GitwardError
+from gitward.errors import GitwardError, InvalidInput
 from gitward.http.errors import status_for
 from gitward.http.web import nav
 from gitward.http.web.security import (
@@ -202,6 +202,26 @@ def echo_key(text: str) -> str:
     """What a key form shows back after a refusal: the text, unless it is a private key,
     which is never rendered (not even to the person who pasted it)."""
     return "" if looks_private(text.encode("utf-8", "replace")) else text
+
+
+def form_time(text: str, *, zone_for_times: bool = False) -> dt.datetime | None:
+    """A date (2027-01-31: midnight UTC) or a time from a form; empty is None. A time
+    without a zone is UTC for a filter, but refused where it sets something
+    (``zone_for_times``), as ``gitward ca retire --at`` does."""
+    value = text.strip()
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"invalid time {value[:40]!r}: write 2027-01-31 or 2027-01-31T08:00Z"
+        ) from exc
+    if when.tzinfo is None:
+        if zone_for_times and len(value) > 10:
+            raise InvalidInput(f"the time {value[:40]!r} needs a zone, e.g. {value[:40]}Z")
+        when = when.replace(tzinfo=dt.UTC)
+    return when
 
 
 def safe_next(target: str | None) -> str:
