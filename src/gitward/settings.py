@@ -75,6 +75,21 @@ class Settings(BaseSettings):
         description="Seconds an issued certificate lives when the request names no validity "
         "(never more than the organization's cap)",
     )
+    # The web UI (issue 13).
+    web_url: str | None = Field(
+        default=None,
+        description="The web UI's address in links (sign-in, invitations); "
+        "default http://HOSTNAME:HTTP_PORT",
+    )
+    session_max_age_seconds: int = Field(
+        default=7 * 86400, ge=300, description="Seconds a browser stays signed in"
+    )
+    signin_max_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed sign-ins per account name in 15 minutes"
+    )
+    signin_max_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed sign-ins from one address in 15 minutes"
+    )
 
     # The repository connector (issue 10).
     connector_max_parallel: int = Field(
@@ -107,6 +122,13 @@ class Settings(BaseSettings):
             raise ValueError("hostname must be a plain host name such as git.example.com")
         return value.lower()
 
+    @field_validator("web_url")
+    @classmethod
+    def _web_url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("web_url must start with http:// or https://")
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -116,6 +138,12 @@ class Settings(BaseSettings):
     @property
     def repos_dir(self) -> Path:
         return self.data_dir / "repos"
+
+    @property
+    def resolved_web_url(self) -> str:
+        if self.web_url:
+            return self.web_url.rstrip("/")
+        return f"http://{self.hostname}:{self.http_port}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -139,11 +139,25 @@ def test_ok_cap_is_per_organization(client: httpx.Client, world: World) -> None:
     assert post(client, world.alice_token, validity="1h").status_code == 201
 
 
-def test_fail_app_refuses_to_start_without_secret_on_postgres(ctx: Context) -> None:
+def test_ok_app_without_secret_on_postgres_disables_only_issuing(ctx: Context) -> None:
+    """PostgreSQL without ca_secret: the web UI and the admin API come up; issuing says why
+    it is off (it used to refuse to start at all)."""
     if not ctx.settings.resolved_database_url.startswith("postgresql"):
         pytest.skip("SQLite generates its secret")
-    with pytest.raises(ConfigurationError, match="needs a secret"):
-        create_app(ctx)
+    from tests.web.asgi import app_client
+
+    app = create_app(ctx)
+    assert app.state.issuer is None and "needs a secret" in app.state.issuing_disabled
+    accounts.create_user(ctx, "alice")
+    token = tokens.create_token(ctx, "alice", scopes=("cert:issue", "read:public_key")).token
+    with app_client(ctx) as http:
+        issued = http.post(URL, json={"public_key": public_line()}, headers=auth(token))
+        assert issued.status_code == 503
+        assert issued.json()["error"]["code"] == "issuing_disabled"
+        assert "needs a secret" in issued.json()["error"]["message"]
+        assert http.get(URL, headers=auth(token)).json() == {"certificates": []}
+        assert http.get("/api/v1/user/keys", headers=auth(token)).status_code == 200
+        assert http.get("/login").status_code == 200
 
 
 def test_fail_http_server_reports_a_taken_port(world: World) -> None:

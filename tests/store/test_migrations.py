@@ -38,6 +38,9 @@ TABLES = {
     "connector_commit_keys",
     "connector_branch_keys",
     "connector_commit_branches",
+    "web_sessions",
+    "sign_in_failures",
+    "one_time_links",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from gitward.cli.common import echo_json, handle_errors
@@ -84,6 +86,40 @@ def user_list(as_json: bool) -> None:
     else:
         for user in users:
             click.echo(_user_line(user))
+
+
+@user_group.command("set-password")
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (one line) instead of prompting.",
+)
+@settings_options
+@handle_errors
+def user_set_password(name: str, password_stdin: bool) -> None:
+    """Set NAME's web UI password (argon2id); signs NAME out of every browser."""
+    from gitward.services import passwords
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    username = passwords.set_password(service_context(), name, password)
+    click.echo(f"set the password of {username}")
+
+
+@user_group.command("invite")
+@click.argument("name")
+@click.option("--web-url", help="The web UI's address in the link [GITWARD_WEB_URL].")
+@settings_options
+@handle_errors
+def user_invite(name: str, web_url: str | None) -> None:
+    """Print a one-time link (7 days) with which NAME sets a password and signs in."""
+    from gitward.services import signin
+
+    ctx = service_context({"web_url": web_url})
+    click.echo(signin.invite(ctx, name))
 
 
 @click.group(name="key")

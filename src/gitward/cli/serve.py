@@ -14,6 +14,7 @@ from gitward.cli.context import service_context, settings_options
 from gitward.errors import ConfigurationError
 from gitward.http.server import HttpServer
 from gitward.logging import configure_logging
+from gitward.services import signin
 from gitward.services.connector_schedule import ConnectorScheduler
 from gitward.services.context import Context
 from gitward.services.repositories import ssh_url
@@ -22,17 +23,41 @@ from gitward.sshd.listener import SSHListener, start_ssh_server
 
 
 def _start_http(ctx: Context) -> tuple[HttpServer | None, str]:
-    """The HTTP API, or why it is not running. A missing CA secret (PostgreSQL) disables
-    the issuer only, and says so; a port that is taken stops the whole server."""
+    """The HTTP API and web UI, or why they are not running. A missing CA secret
+    (PostgreSQL) disables the issuer only, and says so; a port that is taken stops the
+    whole server."""
     try:
         http = HttpServer(ctx, ctx.settings.http_host, ctx.settings.http_port)
     except ConfigurationError as exc:
         return None, f"not started: {exc.message}"
     http.start()
-    return http, f"{http.url} (issuing: POST /api/v1/ssh/certificates, docs: /api/v1/docs)"
+    disabled = http.issuing_disabled
+    issuing = disabled or "issuing: POST /api/v1/ssh/certificates"
+    return http, f"{http.url} ({issuing}, docs: /api/v1/docs)"
 
 
-def _banner(ctx: Context, ssh: SSHListener, http_line: str) -> str:
+def web_url(ctx: Context, http: HttpServer) -> str:
+    """Where browsers reach the web UI: ``web_url`` if set (a proxy), else the host name
+    clients use with the port HTTP bound."""
+    return ctx.settings.web_url or f"http://{ctx.settings.hostname}:{http.port}"
+
+
+def _web_lines(ctx: Context, http: HttpServer | None) -> str:
+    if http is None:
+        return ""
+    base = web_url(ctx, http)
+    lines = f"\n  web UI         : {base}/"
+    link = signin.setup_link(ctx, base_url=base)
+    if link is not None:
+        # First run (no site admin can sign in yet): like Jenkins' and Gitea's setup.
+        lines += (
+            f"\n  first run      : open {link}\n"
+            "                   to create the first site admin (works once, for 24 hours)"
+        )
+    return lines
+
+
+def _banner(ctx: Context, ssh: SSHListener, http_line: str, web_lines: str = "") -> str:
     s = ctx.settings
     flags = f" --data-dir {s.data_dir}" if str(s.data_dir) != "var" else ""
     gw = f"gitward{flags}"
@@ -43,7 +68,7 @@ Gitward {__version__} is running.
   SSH            : listening on {s.ssh_host}:{ssh.port} (hostname in URLs: {s.hostname})
   host keys      :
 {fingerprints}
-  HTTP API       : {http_line}
+  HTTP API       : {http_line}{web_lines}
   data directory : {s.data_dir.resolve()}
   database       : {ctx.engine.url.render_as_string(hide_password=True)}
 
@@ -71,7 +96,10 @@ async def _run(ctx: Context) -> None:
         if ctx.settings.connector_schedule:
             scheduler = ConnectorScheduler(ssh.ctx)
             scheduler.start()
-        click.echo(_banner(ssh.ctx, ssh, http_line))
+        if http is not None:
+            ssh.state.web_url = web_url(ssh.ctx, http)
+        web_lines = await asyncio.to_thread(_web_lines, ssh.ctx, http)
+        click.echo(_banner(ssh.ctx, ssh, http_line, web_lines))
         await stop.wait()
     finally:
         if scheduler is not None:

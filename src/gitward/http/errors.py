@@ -24,7 +24,15 @@ from gitward.errors import (
     NotFound,
     PermissionDenied,
 )
-from gitward.services.issuing import KeyRevoked, LifetimeTooLong, NoManagedCA, OptionNotAllowed
+from gitward.http.web.security import CSRFRefused
+from gitward.services.issuing import (
+    IssuingDisabled,
+    KeyRevoked,
+    LifetimeTooLong,
+    NoManagedCA,
+    OptionNotAllowed,
+)
+from gitward.services.signin import SignInThrottled
 from gitward.services.tokens import InsufficientScope, Unauthenticated
 from gitward.store.db import StoreUnavailable
 
@@ -32,6 +40,9 @@ log = structlog.get_logger("gitward.http")
 
 # Most specific first: the first class the error is an instance of decides.
 STATUS: Final[tuple[tuple[type[GitwardError], int, str], ...]] = (
+    (SignInThrottled, 429, "too_many_attempts"),
+    (CSRFRefused, 403, "csrf_refused"),
+    (IssuingDisabled, 503, "issuing_disabled"),
     (Unauthenticated, 401, "unauthenticated"),
     (InsufficientScope, 403, "insufficient_scope"),
     (KeyRevoked, 403, "key_revoked"),
@@ -59,6 +70,9 @@ def _status_for(exc: GitwardError) -> tuple[int, str]:
         if isinstance(exc, cls):
             return status, code
     return 400, "refused"
+
+
+status_for = _status_for  # the web pages answer with the same statuses
 
 
 async def _gitward_error(request: Request, exc: Exception) -> JSONResponse:

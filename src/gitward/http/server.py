@@ -1,8 +1,8 @@
 """Run the HTTP app beside the SSH server: uvicorn in a thread of the serving process.
 
     http = HttpServer(ctx, ctx.settings.http_host, ctx.settings.http_port)
-    http.start()        # returns once listening; raises ConfigurationError without a CA
-    ...                 # secret (PostgreSQL), OSError if the port is taken
+    http.start()        # returns once listening; ConfigurationError if the port is taken
+    ...                 # (without a CA secret it runs with issuing disabled: issuing_disabled)
     http.stop()         # graceful: finishes requests in flight, then joins the thread
 
 Port 0 picks a free port (see ``port``), which is what tests use.
@@ -22,12 +22,18 @@ from gitward.services.context import Context
 
 class HttpServer:
     def __init__(self, ctx: Context, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._app = create_app(ctx)  # refuses early, before anything listens
+        self._app = create_app(ctx)
         self._host = host
         self._port = port
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def issuing_disabled(self) -> str | None:
+        """Why issuing is off (no CA secret), or None."""
+        reason: str | None = self._app.state.issuing_disabled
+        return reason
 
     @property
     def port(self) -> int:

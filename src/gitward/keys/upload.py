@@ -80,6 +80,11 @@ class UploadedKey:
         return f"{self.key_type} {base64.b64encode(self.blob).decode('ascii')}"
 
 
+def looks_private(data: bytes) -> bool:
+    """Whether an upload holds a private key: a form must never show it back."""
+    return any(marker in data for marker in _PRIVATE_MARKERS)
+
+
 def validate_public_key_upload(data: bytes, purpose: KeyPurpose) -> UploadedKey:
     """Check an upload holds exactly one acceptable public key, and return it."""
     if len(data) > MAX_UPLOAD_BYTES:

@@ -6,7 +6,7 @@ from gitward.errors import AlreadyExists, InvalidInput, NotFound
 from gitward.git import repos as disk
 from gitward.keys.upload import KeyPurpose, UploadedKey, validate_public_key_upload
 from gitward.names import check_account_name
-from gitward.services.context import Context, undo_on_failure
+from gitward.services.context import Check, Context, undo_on_failure
 from gitward.services.views import KeyView, UserView
 from gitward.store.db import Session, transaction
 from gitward.store.models import SSHKey, User
@@ -34,9 +34,13 @@ def ensure_key_unused(session: Session, key: UploadedKey) -> None:
         raise AlreadyExists("key is already in use")
 
 
-def create_user(ctx: Context, name: str, *, site_admin: bool = False) -> UserView:
+def create_user(
+    ctx: Context, name: str, *, site_admin: bool = False, check: Check | None = None
+) -> UserView:
     check_account_name(name)
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         ensure_name_free(session, name)
         user = User(username=name, created_at=ctx.now(), suspended=False, site_admin=site_admin)
         session.add(user)
@@ -45,10 +49,12 @@ def create_user(ctx: Context, name: str, *, site_admin: bool = False) -> UserVie
         return UserView.of(user)
 
 
-def rename_user(ctx: Context, old: str, new: str) -> UserView:
+def rename_user(ctx: Context, old: str, new: str, *, check: Check | None = None) -> UserView:
     check_account_name(new)
     repos_dir = ctx.settings.repos_dir
     with undo_on_failure() as undo, transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         user = require_user(session, old)
         if new.lower() != user.username.lower():
             ensure_name_free(session, new)
@@ -62,8 +68,12 @@ def rename_user(ctx: Context, old: str, new: str) -> UserView:
         return UserView.of(user)
 
 
-def set_suspended(ctx: Context, name: str, suspended: bool) -> UserView:
+def set_suspended(
+    ctx: Context, name: str, suspended: bool, *, check: Check | None = None
+) -> UserView:
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         user = require_user(session, name)
         user.suspended = suspended
         ctx.audit(session, "user.suspend" if suspended else "user.unsuspend", user.username)
@@ -75,9 +85,18 @@ def list_users(ctx: Context) -> list[UserView]:
         return [UserView.of(u) for u in accounts.list_users(session)]
 
 
-def add_key(ctx: Context, username: str, data: bytes, *, title: str | None = None) -> KeyView:
+def add_key(
+    ctx: Context,
+    username: str,
+    data: bytes,
+    *,
+    title: str | None = None,
+    check: Check | None = None,
+) -> KeyView:
     key = validate_public_key_upload(data, KeyPurpose.USER)
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         user = require_user(session, username)
         ensure_key_unused(session, key)
         row = SSHKey(
@@ -108,8 +127,12 @@ def list_keys(ctx: Context, username: str) -> list[KeyView]:
         return [KeyView.of(k) for k in keys.keys_of_user(session, user.id)]
 
 
-def remove_key(ctx: Context, username: str, fingerprint: str) -> KeyView:
+def remove_key(
+    ctx: Context, username: str, fingerprint: str, *, check: Check | None = None
+) -> KeyView:
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         user = require_user(session, username)
         row = keys.key_by_fingerprint(session, fingerprint)
         if row is None or row.user_id != user.id:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gitward.errors import AlreadyExists, InvalidInput, NotFound
 from gitward.keys.upload import KeyPurpose, validate_public_key_upload
-from gitward.services.context import Context
+from gitward.services.context import Check, Context
 from gitward.services.orgs import require_enterprise, require_org
 from gitward.services.views import CAView
 from gitward.store.db import transaction
@@ -19,11 +19,14 @@ def add_ca(
     org: str | None = None,
     enterprise: str | None = None,
     title: str | None = None,
+    check: Check | None = None,
 ) -> CAView:
     if (org is None) == (enterprise is None):
         raise InvalidInput("name exactly one owner: --org ORG or --enterprise ENTERPRISE")
     key = validate_public_key_upload(data, KeyPurpose.CA)
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         owner_org = require_org(session, org) if org else None
         owner_ent = require_enterprise(session, enterprise) if enterprise else None
         existing = keys.ca_by_fingerprint(session, key.fingerprint)

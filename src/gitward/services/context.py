@@ -12,6 +12,10 @@ from gitward.settings import Settings
 from gitward.store.db import Engine, Session, open_store
 from gitward.store.queries import audit
 
+# An authorization check a service runs first thing in its own transaction (services/actor.py
+# makes them); it raises to refuse, so the check and the change see the same data.
+Check = Callable[[Session], None]
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

@@ -74,6 +74,10 @@ class NoManagedCA(GitwardError):
     """The organization has no CA the server can sign with (HTTP 409)."""
 
 
+class IssuingDisabled(GitwardError):
+    """The deployment has no CA secret: everything but issuing works (HTTP 503)."""
+
+
 class LifetimeTooLong(InvalidInput):
     """The requested validity exceeds the organization's cap (HTTP 422)."""
 
@@ -179,78 +183,88 @@ class Issuer:
         self._secret = ca_secret.load_secret(self.ctx.settings)
 
     def issue(self, token: str | None, request: IssueRequest) -> IssueResult:
-        ctx = self.ctx
-        now = ctx.now()
-        with transaction(ctx.engine) as session:
+        now = self.ctx.now()
+        with transaction(self.ctx.engine) as session:
             caller = tokens.authenticate(session, token, now, tokens.SCOPE_ISSUE)
-            user = caller.user
-            key = validate_public_key_upload(request.public_key.encode("utf-8"), KeyPurpose.USER)
-            options = _options(request, user, ctx.settings.hostname)
-            org, found = _organization(session, user, request.organization, now)
-            ca, managed = _certificate_authority(session, org, found, key)
-            valid_after, valid_before = _validity(request.validity, org, ctx, now, ca)
-            row = IssuedCertificate(
-                key_id="",
-                ca_id=ca.id,
-                ca_fingerprint=ca.fingerprint,
-                user_id=user.id,
-                username=user.username,
-                organization_id=org.id,
-                principals=json.dumps([user.username]),
-                valid_after=_at(valid_after),
-                valid_before=_at(valid_before),
-                critical_options="{}",
-                extensions="{}",
-                requester_address=request.peer,
-                public_key_fingerprint=key.fingerprint,
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()  # the id is the serial
-            serial = row.id
-            cert = sign_certificate(
-                CertificateRequest(
-                    public_key=key.blob,
-                    key_id=f"{user.username}-{serial}",
-                    valid_after=valid_after,
-                    valid_before=valid_before,
-                    serial=serial,
-                    principals=(user.username,),
-                ).with_options(options),
-                self._signer(ca, managed),
-            )
-            _fill(row, cert)
-            audit.append_event(
-                session,
-                at=now,
-                actor=user.username,
-                action="cert.issue",
-                target=f"{org.name}",
-                peer=request.peer,
-                detail={
-                    "serial": serial,
-                    "ca": ca.fingerprint,
-                    "key": key.fingerprint,
-                    "token_id": caller.token.id,
-                    "valid_before": _at(valid_before),
-                },
-            )
-            return IssueResult(
-                IssuedView.of(row), org.name, ctx.settings.hostname, ctx.settings.ssh_port
-            )
+            return self._issue(session, caller.user, caller.token.id, request, now)
+
+    def issue_as(self, user_id: int, request: IssueRequest) -> IssueResult:
+        """Issue for a user signed in to the web UI (no token: the browser session is the
+        proof, checked by the transport); the same rules otherwise."""
+        now = self.ctx.now()
+        with transaction(self.ctx.engine) as session:
+            user = accounts.user_by_id(session, user_id)
+            if user is None or user.suspended:
+                raise PermissionDenied("your account is suspended", cause=f"user {user_id}")
+            return self._issue(session, user, None, request, now)
+
+    def _issue(
+        self,
+        session: Session,
+        user: User,
+        token_id: int | None,
+        request: IssueRequest,
+        now: dt.datetime,
+    ) -> IssueResult:
+        ctx = self.ctx
+        key = validate_public_key_upload(request.public_key.encode("utf-8"), KeyPurpose.USER)
+        options = _options(request, user, ctx.settings.hostname)
+        org, found = _organization(session, user, request.organization, now)
+        ca, managed = _certificate_authority(session, org, found, key)
+        valid_after, valid_before = _validity(request.validity, org, ctx, now, ca)
+        row = IssuedCertificate(
+            key_id="",
+            ca_id=ca.id,
+            ca_fingerprint=ca.fingerprint,
+            user_id=user.id,
+            username=user.username,
+            organization_id=org.id,
+            principals=json.dumps([user.username]),
+            valid_after=_at(valid_after),
+            valid_before=_at(valid_before),
+            critical_options="{}",
+            extensions="{}",
+            requester_address=request.peer,
+            public_key_fingerprint=key.fingerprint,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()  # the id is the serial
+        serial = row.id
+        cert = sign_certificate(
+            CertificateRequest(
+                public_key=key.blob,
+                key_id=f"{user.username}-{serial}",
+                valid_after=valid_after,
+                valid_before=valid_before,
+                serial=serial,
+                principals=(user.username,),
+            ).with_options(options),
+            self._signer(ca, managed),
+        )
+        _fill(row, cert)
+        audit.append_event(
+            session,
+            at=now,
+            actor=user.username,
+            action="cert.issue",
+            target=f"{org.name}",
+            peer=request.peer,
+            detail={
+                "serial": serial,
+                "ca": ca.fingerprint,
+                "key": key.fingerprint,
+                "token_id": token_id,
+                "valid_before": _at(valid_before),
+            },
+        )
+        return IssueResult(
+            IssuedView.of(row), org.name, ctx.settings.hostname, ctx.settings.ssh_port
+        )
 
     def list_for(self, token: str | None, *, valid_now: bool = False) -> list[IssuedView]:
         """The caller's own certificates; every certificate for a site admin."""
-        now = self.ctx.now()
-        with transaction(self.ctx.engine) as session:
-            caller = tokens.authenticate(
-                session, token, now, tokens.SCOPE_READ, also=(tokens.SCOPE_ISSUE,)
-            )
-            user_id = None if caller.user.site_admin else caller.user.id
-            rows = certificates.issued_certificates(
-                session, user_id=user_id, valid_at=now if valid_now else None, limit=1000
-            )
-            return [IssuedView.of(r) for r in rows]
+        return list_issued(self.ctx, token, valid_now=valid_now)
 
     def _signer(self, ca: CertificateAuthority, managed: ManagedCAKey) -> PrivateKeySigner:
         cache_key = (ca.id, ca.fingerprint)
@@ -261,6 +275,20 @@ class Issuer:
             with self._lock:
                 self._signers[cache_key] = signer
         return signer
+
+
+def list_issued(ctx: Context, token: str | None, *, valid_now: bool = False) -> list[IssuedView]:
+    """GET /api/v1/ssh/certificates; needs no CA secret, so it works with issuing disabled."""
+    now = ctx.now()
+    with transaction(ctx.engine) as session:
+        caller = tokens.authenticate(
+            session, token, now, tokens.SCOPE_READ, also=(tokens.SCOPE_ISSUE,)
+        )
+        user_id = None if caller.user.site_admin else caller.user.id
+        rows = certificates.issued_certificates(
+            session, user_id=user_id, valid_at=now if valid_now else None, limit=1000
+        )
+        return [IssuedView.of(r) for r in rows]
 
 
 def _at(seconds: int) -> dt.datetime:

@@ -19,7 +19,7 @@ from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.generate import generate_key
 from gitward.keys.model import PrivateKey
 from gitward.services import ca_secret
-from gitward.services.context import Context
+from gitward.services.context import Check, Context
 from gitward.services.orgs import require_enterprise, require_org
 from gitward.services.views import CAView
 from gitward.store.db import transaction
@@ -39,6 +39,7 @@ def create_managed_ca(
     enterprise: str | None = None,
     key_type: str = "ed25519",
     title: str | None = None,
+    check: Check | None = None,
 ) -> CAView:
     if (org is None) == (enterprise is None):
         raise InvalidInput("name exactly one owner: --org ORG or --enterprise ENTERPRISE")
@@ -52,6 +53,8 @@ def create_managed_ca(
     fingerprint = sha256_fingerprint(public.blob)
     sealed = ca_secret.seal(secret, export_private_key(private, "openssh"), fingerprint)
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         owner_org = require_org(session, org) if org else None
         owner_ent = require_enterprise(session, enterprise) if enterprise else None
         if keys.ca_by_fingerprint(session, fingerprint) or keys.key_by_fingerprint(

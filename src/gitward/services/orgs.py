@@ -5,7 +5,7 @@ from __future__ import annotations
 from gitward.errors import AlreadyExists, InvalidInput, NotFound
 from gitward.names import check_account_name
 from gitward.services.accounts import ensure_name_free, require_user
-from gitward.services.context import Context
+from gitward.services.context import Check, Context
 from gitward.services.views import OrgView
 from gitward.store.db import Session, transaction
 from gitward.store.models import Enterprise, Membership, Organization, Role
@@ -26,9 +26,11 @@ def require_enterprise(session: Session, name: str) -> Enterprise:
     return enterprise
 
 
-def create_enterprise(ctx: Context, name: str) -> dict[str, object]:
+def create_enterprise(ctx: Context, name: str, *, check: Check | None = None) -> dict[str, object]:
     check_account_name(name, what="enterprise name")
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         if accounts.enterprise_by_name(session, name):
             raise AlreadyExists(f"the name {name!r} is already taken")
         enterprise = Enterprise(name=name, created_at=ctx.now())
@@ -42,9 +44,13 @@ def create_enterprise(ctx: Context, name: str) -> dict[str, object]:
         }
 
 
-def create_org(ctx: Context, name: str, *, enterprise: str | None = None) -> OrgView:
+def create_org(
+    ctx: Context, name: str, *, enterprise: str | None = None, check: Check | None = None
+) -> OrgView:
     check_account_name(name, what="organization name")
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         ensure_name_free(session, name)
         parent = require_enterprise(session, enterprise) if enterprise else None
         org = Organization(
@@ -61,12 +67,16 @@ def list_orgs(ctx: Context) -> list[OrgView]:
         return [OrgView.of(o) for o in accounts.list_orgs(session)]
 
 
-def add_member(ctx: Context, org_name: str, username: str, role: str = "member") -> dict[str, str]:
+def add_member(
+    ctx: Context, org_name: str, username: str, role: str = "member", *, check: Check | None = None
+) -> dict[str, str]:
     try:
         chosen = Role(role)
     except ValueError as exc:
         raise InvalidInput(f"role must be member or owner, not {role!r}") from exc
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         org = require_org(session, org_name)
         user = require_user(session, username)
         existing = accounts.membership(session, org.id, user.id)
@@ -91,8 +101,12 @@ def list_members(ctx: Context, org_name: str) -> list[dict[str, str]]:
         ]
 
 
-def require_certificates(ctx: Context, org_name: str, required: bool) -> OrgView:
+def require_certificates(
+    ctx: Context, org_name: str, required: bool, *, check: Check | None = None
+) -> OrgView:
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         org = require_org(session, org_name)
         org.require_ssh_certificates = required
         ctx.audit(session, "org.require_certificates", org.name, required=required)

@@ -9,7 +9,7 @@ from gitward.git import repos as disk
 from gitward.keys.upload import KeyPurpose, validate_public_key_upload
 from gitward.names import split_full_name
 from gitward.services.accounts import ensure_key_unused, require_user
-from gitward.services.context import Context, undo_on_failure
+from gitward.services.context import Check, Context, undo_on_failure
 from gitward.services.views import KeyView, RepoView
 from gitward.store.db import Session, transaction
 from gitward.store.models import Collaborator, Organization, Permission, Repository, SSHKey, User
@@ -43,9 +43,11 @@ def _new_repo(ctx: Context, session: Session, owner: User | Organization, name: 
     return repo
 
 
-def create_repo(ctx: Context, full_name: str) -> RepoView:
+def create_repo(ctx: Context, full_name: str, *, check: Check | None = None) -> RepoView:
     owner_name, name = split_full_name(full_name)
     with undo_on_failure() as undo, transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         owner: User | Organization | None = accounts.user_by_name(
             session, owner_name
         ) or accounts.org_by_name(session, owner_name)
@@ -73,12 +75,16 @@ def fork_repo(ctx: Context, full_name: str, to_user: str) -> RepoView:
         return RepoView.of(fork)
 
 
-def grant(ctx: Context, full_name: str, username: str, permission: str) -> dict[str, str]:
+def grant(
+    ctx: Context, full_name: str, username: str, permission: str, *, check: Check | None = None
+) -> dict[str, str]:
     try:
         level = Permission(permission)
     except ValueError as exc:
         raise InvalidInput(f"permission must be read, write or admin, not {permission!r}") from exc
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         repo = require_repo(session, full_name)
         user = require_user(session, username)
         existing = repos.collaborator(session, repo.id, user.id)
@@ -119,10 +125,18 @@ def ssh_url(user: str, host: str, port: int, full_name: str) -> str:
 
 
 def add_deploy_key(
-    ctx: Context, full_name: str, data: bytes, *, write: bool = False, title: str | None = None
+    ctx: Context,
+    full_name: str,
+    data: bytes,
+    *,
+    write: bool = False,
+    title: str | None = None,
+    check: Check | None = None,
 ) -> KeyView:
     key = validate_public_key_upload(data, KeyPurpose.DEPLOY)
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         repo = require_repo(session, full_name)
         ensure_key_unused(session, key)
         row = SSHKey(

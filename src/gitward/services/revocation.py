@@ -32,7 +32,7 @@ from gitward.ca.certificate import CERT_SUFFIX, Certificate, parse_certificate_l
 from gitward.errors import CertificateError, InvalidInput
 from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.upload import KeyPurpose, validate_public_key_upload
-from gitward.services.context import Context
+from gitward.services.context import Check, Context
 from gitward.services.views import View
 from gitward.store.db import Session, transaction
 from gitward.store.models import CertificateAuthority, Revocation, RevocationKind
@@ -183,12 +183,18 @@ def _check_fingerprint(fingerprint: str) -> str:
 
 
 def revoke_serial(
-    ctx: Context, serial: int, ca_fingerprint: str, reason: str = ""
+    ctx: Context,
+    serial: int,
+    ca_fingerprint: str,
+    reason: str = "",
+    check: Check | None = None,
 ) -> RevocationView:
     ca_fp = _check_fingerprint(ca_fingerprint)
     if not 1 <= serial <= MAX_SERIAL:
         raise InvalidInput(f"the serial must be between 1 and {MAX_SERIAL}")
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         ca = keys.ca_by_fingerprint(session, ca_fp)
         row = Revocation(
             kind=RevocationKind.SERIAL,
@@ -203,12 +209,18 @@ def revoke_serial(
 
 
 def revoke_key_id(
-    ctx: Context, key_id: str, ca_fingerprint: str | None = None, reason: str = ""
+    ctx: Context,
+    key_id: str,
+    ca_fingerprint: str | None = None,
+    reason: str = "",
+    check: Check | None = None,
 ) -> RevocationView:
     if not key_id or len(key_id) > 1024:
         raise InvalidInput("the key id must be 1 to 1024 characters")
     ca_fp = _check_fingerprint(ca_fingerprint) if ca_fingerprint else None
     with transaction(ctx.engine) as session:
+        if check is not None:
+            check(session)
         ca = keys.ca_by_fingerprint(session, ca_fp) if ca_fp else None
         # public_key: the CA's key line, so a KRL export can name the CA (see services/krl).
         row = Revocation(

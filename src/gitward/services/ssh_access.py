@@ -46,7 +46,7 @@ from gitward.services.facts import permission_on, repo_facts, trusted_ca, user_f
 from gitward.services.repositories import ssh_url
 from gitward.store.db import Session, transaction
 from gitward.store.models import CertificateAuthority, Organization, Repository, SSHKey
-from gitward.store.queries import accounts, keys, repos
+from gitward.store.queries import accounts, audit, keys, repos
 
 log = structlog.get_logger("gitward.auth")
 
@@ -100,18 +100,22 @@ def _decide_auth(
     if username is None:
         return _refused(Reason.SSH_BAD_USERNAME, f"ssh username {ssh_username[:64]!r}")
     if is_certificate_blob(blob):
-        return _decide_certificate(ctx, session, username.org_id, blob, peer, now)
+        return _decide_certificate(
+            ctx, session, username.org_id, blob, peer, now, used=now if signed else None
+        )
     if username.org_id is not None:
         # org-ID@ accepts certificates only; refusing here lets the client offer its next key.
         return _refused(Reason.SSH_CERTIFICATE_ONLY, "plain key on org-ID username")
-    return _decide_plain_key(session, blob, now if signed else None)
+    return _decide_plain_key(session, blob, now if signed else None, peer)
 
 
 def _refused(reason: Reason, detail: str, label: str = "") -> AuthResult:
     return AuthResult(False, deny(reason, messages.CERT_REFUSED, detail), label=label)
 
 
-def _decide_plain_key(session: Session, blob: bytes, used_at: dt.datetime | None) -> AuthResult:
+def _decide_plain_key(
+    session: Session, blob: bytes, used_at: dt.datetime | None, peer: str = ""
+) -> AuthResult:
     """``used_at``: the time of a signed attempt, recorded as the key's last use when the
     key is accepted (on the row just loaded: no second lookup)."""
     fingerprint = sha256_fingerprint(blob)
@@ -121,7 +125,7 @@ def _decide_plain_key(session: Session, blob: bytes, used_at: dt.datetime | None
     if revocation.key_revoked(session, fingerprint, blob):
         # Let the login through only to say why: "revoked", like a revoked certificate.
         refusal = deny(Reason.KEY_REVOKED, messages.KEY_REVOKED, fingerprint, explainable=True)
-        _mark_used(row, used_at)
+        _mark_used(row, used_at, peer)
         return AuthResult(True, refusal, refusal=refusal, label=f"revoked key {fingerprint}")
     if row.repository_id is not None:
         credential: Credential = DeployKeyCredential(
@@ -134,13 +138,27 @@ def _decide_plain_key(session: Session, blob: bytes, used_at: dt.datetime | None
             return _refused(Reason.KEY_UNKNOWN, "key without user", f"key {fingerprint}")
         credential = UserKeyCredential(user_facts(user), key_fingerprint=fingerprint)
         label = f"key {fingerprint} of {user.username}"
-    _mark_used(row, used_at)
+    _mark_used(row, used_at, peer)
     return AuthResult(True, Decision(True, Reason.OK), credential=credential, label=label)
 
 
-def _mark_used(row: SSHKey, used_at: dt.datetime | None) -> None:
+def _mark_used(row: SSHKey, used_at: dt.datetime | None, peer: str) -> None:
     if used_at is not None:
         row.last_used_at = used_at
+        row.last_used_address = peer[:64] or None
+
+
+# A CA signs the certificates of many people: writing its row on every login would make
+# every certificate login of an organization queue on one row lock (PostgreSQL). Minute
+# precision is what "last used" needs, so the row is written at most once a minute.
+CA_LAST_USED_PRECISION = dt.timedelta(seconds=60)
+
+
+def _mark_ca_used(row: CertificateAuthority, used_at: dt.datetime, peer: str) -> None:
+    last = row.last_used_at
+    if last is None or used_at - last >= CA_LAST_USED_PRECISION:
+        row.last_used_at = used_at
+        row.last_used_address = peer[:64] or None
 
 
 def _decide_certificate(
@@ -150,6 +168,8 @@ def _decide_certificate(
     blob: bytes,
     peer: str,
     now: dt.datetime,
+    *,
+    used: dt.datetime | None = None,
 ) -> AuthResult:
     try:
         cert = parse_certificate(blob)
@@ -175,6 +195,8 @@ def _decide_certificate(
         else NO_REVOCATIONS,
     )
     if decision.allowed and user is not None and ca is not None:
+        if used is not None and row is not None:
+            _mark_ca_used(row, used, peer)
         credential = CertificateCredential(user, ca, cert)
         return AuthResult(
             True, decision, credential=credential, label=f"{label} of {user.username}"
@@ -257,6 +279,7 @@ class CommandResult:
     decision: Decision
     command: GitCommand | None = None
     repo_dir: Path | None = None
+    organization_id: int | None = None  # the owner of the repository, for the audit trail
 
 
 def authorize_command(
@@ -281,7 +304,9 @@ def authorize_command(
     try:
         with transaction(ctx.engine) as session:
             result = _decide_command(ctx, session, credential, ssh_username, command)
-            _audit_command(ctx, session, command, result, ssh_username, peer, who, label)
+            _audit_command(
+                ctx, session, command, result, credential, ssh_username, peer, who, label
+            )
             return result
     except GitwardError as exc:
         log.error("authorize_failed_closed", cause=exc.cause, peer=peer)
@@ -307,16 +332,20 @@ def _decide_command(
     )
     if decision.reason is Reason.ORG_REQUIRES_CERTIFICATES and row is not None:
         decision = _with_clone_url(ctx, decision, row)
-    if not decision.allowed or row is None:
+    if row is None:
         return CommandResult(decision, command)
+    org_id = row.owner_organization_id
+    if not decision.allowed:
+        return CommandResult(decision, command, organization_id=org_id)
     path = disk.repository_path(ctx.settings.repos_dir, row.owner_name, row.name)
     real = disk.resolve_inside(ctx.settings.repos_dir, path)
     if real is None:  # missing on disk, or a symlink that leads outside the repository root
         return CommandResult(
             deny(Reason.REPO_MISSING, messages.REPOSITORY_NOT_FOUND, f"{path} not usable"),
             command,
+            organization_id=org_id,
         )
-    return CommandResult(decision, command, real)
+    return CommandResult(decision, command, real, org_id)
 
 
 def _with_clone_url(ctx: Context, decision: Decision, row: Repository) -> Decision:
@@ -328,28 +357,44 @@ def _with_clone_url(ctx: Context, decision: Decision, row: Repository) -> Decisi
     return dataclasses.replace(decision, message=message)
 
 
+def credential_kind(credential: Credential) -> str:
+    """What the audit trail records as the credential's kind (the preview counts "key")."""
+    if isinstance(credential, DeployKeyCredential):
+        return "deploy_key"
+    if isinstance(credential, CertificateCredential):
+        return "certificate"
+    return "key"
+
+
 def _audit_command(
     ctx: Context,
     session: Session,
     command: GitCommand,
     result: CommandResult,
+    credential: Credential,
     ssh_username: str,
     peer: str,
     who: str,
     label: str,
 ) -> None:
     outcome = "ok" if result.decision.allowed else "denied"
-    ctx.audit(
+    audit.append_event(
         session,
-        command.service,
-        command.repo_path,
+        at=ctx.now(),
+        actor=who,
+        action=command.service,
+        target=command.repo_path,
         outcome=outcome,
         peer=peer,
-        actor=who,
-        ssh_username=ssh_username[:64],
-        credential=label,
-        reason=result.decision.reason.value,
-        detail=result.decision.detail,
+        detail={
+            "ssh_username": ssh_username[:64],
+            "credential": label,
+            "reason": result.decision.reason.value,
+            "detail": result.decision.detail,
+        },
+        user_id=None if isinstance(credential, DeployKeyCredential) else credential.user.id,
+        organization_id=result.organization_id,
+        credential_kind=credential_kind(credential),
     )
     _log_command(ctx, command, result, ssh_username, peer, who)
 

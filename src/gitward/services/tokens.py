@@ -28,10 +28,38 @@ from gitward.store.queries import tokens
 PREFIX: Final = "gwp_"
 SCOPE_ISSUE: Final = "cert:issue"
 SCOPE_READ: Final = "cert:read"
+# The admin API's scopes carry GitHub's names where GitHub has the same thing. A token made
+# before they existed keeps exactly the scopes it was given (cert:issue, cert:read).
+SCOPE_READ_KEYS: Final = "read:public_key"
+SCOPE_WRITE_KEYS: Final = "write:public_key"
+SCOPE_REPO: Final = "repo"
+SCOPE_READ_ORG: Final = "read:org"
+SCOPE_ADMIN_ORG: Final = "admin:org"
+SCOPE_SITE_ADMIN: Final = "site_admin"
 # The connector's API (issue 10): read the index and statuses; trigger a sync.
 SCOPE_CONNECTOR_READ: Final = "connector:read"
 SCOPE_CONNECTOR_SYNC: Final = "connector:sync"
-SCOPES: Final = frozenset({SCOPE_ISSUE, SCOPE_READ, SCOPE_CONNECTOR_READ, SCOPE_CONNECTOR_SYNC})
+SCOPES: Final = frozenset(
+    {
+        SCOPE_ISSUE,
+        SCOPE_READ,
+        SCOPE_READ_KEYS,
+        SCOPE_WRITE_KEYS,
+        SCOPE_REPO,
+        SCOPE_READ_ORG,
+        SCOPE_ADMIN_ORG,
+        SCOPE_SITE_ADMIN,
+        SCOPE_CONNECTOR_READ,
+        SCOPE_CONNECTOR_SYNC,
+    }
+)
+# A wider scope includes the narrower one, as on GitHub (write:public_key reads too).
+IMPLIES: Final = {
+    SCOPE_WRITE_KEYS: frozenset({SCOPE_READ_KEYS}),
+    SCOPE_ADMIN_ORG: frozenset({SCOPE_READ_ORG}),
+    SCOPE_ISSUE: frozenset({SCOPE_READ}),
+    SCOPE_CONNECTOR_SYNC: frozenset({SCOPE_CONNECTOR_READ}),
+}
 DEFAULT_EXPIRY: Final = 30 * 86400
 _TOKEN_LENGTH: Final = len(PREFIX) + 43  # 32 bytes in unpadded base64url
 
@@ -88,6 +116,11 @@ class Caller:
     @property
     def scopes(self) -> frozenset[str]:
         return frozenset(self.token.scopes.split())
+
+
+def implied_scopes(scopes: frozenset[str]) -> frozenset[str]:
+    """The scopes themselves plus every scope they include."""
+    return scopes.union(*(IMPLIES.get(scope, frozenset()) for scope in scopes))
 
 
 def hash_token(token: str) -> str:
@@ -161,6 +194,18 @@ def create_token(
         return CreatedToken(secret, TokenView.of(row, user))
 
 
+def revoke_own_token(ctx: Context, user_id: int, token_id: int) -> TokenView:
+    """Revoke one of the user's own tokens; another user's token is "not found"."""
+    with transaction(ctx.engine) as session:
+        row = tokens.token_by_id(session, token_id)
+        if row is None or row.user_id != user_id:
+            raise NotFound(f"no token with id {token_id}")
+        if row.revoked_at is None:
+            row.revoked_at = ctx.now()
+        ctx.audit(session, "token.revoke", row.user.username, token_id=row.id)
+        return TokenView.of(row, row.user)
+
+
 def list_tokens(ctx: Context, username: str) -> list[TokenView]:
     with transaction(ctx.engine) as session:
         user = require_user(session, username)
@@ -192,6 +237,18 @@ def authenticate(
     Every failure to authenticate gives the same message, so the answer does not tell an
     unknown token from a revoked one; the cause (for the log) does.
     """
+    caller = validate(session, token, now)
+    if not caller.scopes & {scope, *also}:
+        raise InsufficientScope(
+            f"the access token lacks the {scope} scope",
+            cause=f"token {caller.token.id} scopes {caller.token.scopes}",
+        )
+    return caller
+
+
+def validate(session: Session, token: str | None, now: dt.datetime) -> Caller:
+    """The caller of a token valid now whose user is not suspended, whatever its scopes
+    (the admin API checks the scope each operation needs)."""
     if not token:
         raise Unauthenticated(
             "authentication required: send Authorization: Bearer TOKEN", cause="no token"
@@ -210,14 +267,9 @@ def authenticate(
         raise Unauthenticated(
             "the access token has expired: create a new one", cause=f"token {row.id} expired"
         )
-    caller = Caller(user, row)
-    if not caller.scopes & {scope, *also}:
-        raise InsufficientScope(
-            f"the access token lacks the {scope} scope", cause=f"token {row.id} scopes {row.scopes}"
-        )
     if user.suspended:
         raise PermissionDenied("your account is suspended", cause=f"user {user.id} suspended")
-    return caller
+    return Caller(user, row)
 
 
 _BAD_TOKEN: Final = "the access token is not valid"

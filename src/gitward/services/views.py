@@ -50,6 +50,8 @@ class KeyView(View):
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     read_only: bool
+    last_used_address: str | None = None
+    bits: int | None = None
 
     @classmethod
     def of(cls, key: SSHKey) -> KeyView:
@@ -62,7 +64,20 @@ class KeyView(View):
             key.created_at,
             key.last_used_at,
             key.read_only,
+            key.last_used_address,
+            key_bits(key.public_key),
         )
+
+
+def key_bits(line: str) -> int | None:
+    """The size of a stored public key line (RSA modulus bits, 256 for Ed25519...)."""
+    from gitward.errors import GitwardError
+    from gitward.keys.api import load_public_key
+
+    try:
+        return load_public_key(line.encode("ascii")).bits
+    except (GitwardError, UnicodeEncodeError):  # a key we cannot size is still listed
+        return None
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,8 @@ class CAView(View):
     created_at: dt.datetime
     managed: bool  # the server keeps the private key and issues with it
     retired_at: dt.datetime | None  # trusted until then (rotation)
+    last_used_at: dt.datetime | None = None
+    last_used_address: str | None = None
 
     @classmethod
     def of(cls, ca: CertificateAuthority) -> CAView:
@@ -110,6 +127,8 @@ class CAView(View):
             ca.created_at,
             ca.managed_key is not None,
             ca.retired_at,
+            ca.last_used_at,
+            ca.last_used_address,
         )
 
 

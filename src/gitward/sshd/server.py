@@ -57,6 +57,9 @@ class ServerState:
     max_auth_tries: int
     unauthenticated: int = 0
     connections: set[GitwardConnection] = field(default_factory=set)
+    # The web UI's address for `ssh git@host login` links: set by `serve` once HTTP listens
+    # (its port may be chosen at start); None falls back to the settings.
+    web_url: str | None = None
 
 
 class GitwardConnection(asyncssh.SSHServerConnection):

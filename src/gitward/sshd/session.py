@@ -16,8 +16,9 @@ import asyncssh
 import structlog
 
 from gitward.access.facts import DeployKeyCredential
+from gitward.errors import GitwardError
 from gitward.git import run
-from gitward.services import ssh_access
+from gitward.services import signin, ssh_access
 from gitward.services.context import Context
 from gitward.sshd import relay
 from gitward.sshd.server import GitwardConnection
@@ -67,6 +68,9 @@ async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]
     if process.command is None:
         await _greet(ctx, process, conn)
         return
+    if process.command.strip() == LOGIN_COMMAND:
+        await _login_link(ctx, process, conn)
+        return
     assert identity.credential is not None
     result = await asyncio.to_thread(
         ssh_access.authorize_command,
@@ -102,6 +106,40 @@ async def _greet(
             "shell access.\n".encode()
         )
     await _finish(process, 1)
+
+
+LOGIN_COMMAND = "login"
+
+
+async def _login_link(
+    ctx: Context, process: asyncssh.SSHServerProcess[bytes], conn: GitwardConnection
+) -> None:
+    """``ssh git@HOST login``: a one-time link to the web UI, valid for five minutes, for
+    the user whose key or certificate just authenticated. On stderr, like the greeting."""
+    assert conn.identity is not None
+    credential = conn.identity.credential
+    if credential is None or isinstance(credential, DeployKeyCredential):
+        await _refuse(process, "Deploy keys cannot sign in to the web UI.")
+        return
+    base = conn.gitward_state.web_url or ctx.settings.resolved_web_url
+    try:
+        url = await asyncio.to_thread(
+            signin.ssh_login_link,
+            ctx,
+            credential.user.id,
+            peer=conn.peer_address,
+            base_url=base,
+        )
+    except GitwardError as exc:
+        log.info("login_link_refused", peer=conn.peer_address, cause=exc.cause)
+        await _refuse(process, exc.message[:1].upper() + exc.message[1:] + ".")
+        return
+    with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
+        process.stderr.write(
+            f"Hi {credential.user.username}! Open this link to sign in to Gitward "
+            f"(it works once, within 5 minutes):\n  {url}\n".encode()
+        )
+    await _finish(process, 0)
 
 
 async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> None:

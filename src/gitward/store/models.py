@@ -96,6 +96,9 @@ class User(Base):
     renamed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     suspended: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     site_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # argon2id (services/passwords.py); NULL: no password, the account signs in by SSH key or
+    # a one-time link only.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
 
 
 class Enterprise(Base):
@@ -208,6 +211,7 @@ class SSHKey(Base):
     read_only: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_address: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def is_deploy_key(self) -> bool:
@@ -235,6 +239,9 @@ class CertificateAuthority(Base):
     # From this time on the CA signs nothing and the server no longer trusts it (rotation:
     # a new CA is added first, the old one retired at a date, both trusted until then).
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The last accepted certificate it signed (recorded at most once a minute, see ssh_access).
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_used_address: Mapped[str | None] = mapped_column(String(64))
 
     organization: Mapped[Organization | None] = relationship()
     enterprise: Mapped[Enterprise | None] = relationship()
@@ -257,6 +264,12 @@ class AuditEvent(Base):
     outcome: Mapped[str] = mapped_column(String(16), nullable=False, default="ok")
     peer: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    # Indexed facts of git commands (NULL on other events and on events before 0004): who
+    # (user id, names change), which organization's repository, with what credential
+    # ("key", "deploy_key", "certificate"). The "require certificates" preview reads them.
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    organization_id: Mapped[int | None] = mapped_column(Integer)
+    credential_kind: Mapped[str | None] = mapped_column(String(16))
 
 
 class ManagedCAKey(Base):
@@ -586,6 +599,73 @@ Index(
     unique=True,
 )
 
+
+# ---- the web UI (issue 13) ---------------------------------------------------------------
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds a random token; the row is keyed by its SHA-256,
+    so a copy of the database does not let anyone sign in. Kept in the database (not a
+    signed cookie) because several frontends share sessions and signing out must end a
+    session on all of them at once."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    method: Mapped[str] = mapped_column(String(16), nullable=False)  # password, ssh, invite, setup
+    peer: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+    user: Mapped[User] = relationship()
+
+
+class SignInFailure(Base):
+    """One failed password sign-in, for throttling per account and per address across every
+    frontend. Rows older than the throttle window are deleted as new failures arrive."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+    username: Mapped[str] = mapped_column(String(64), nullable=False)  # lowercased, as typed
+    address: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class OneTimeLink(Base):
+    """A sign-in link used at most once: ``ssh git@host login`` (5 minutes), an invitation
+    (``gitward user invite``), or the first-run setup link (no user yet). Only the SHA-256
+    of the token is kept."""
+
+    __tablename__ = "one_time_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    purpose: Mapped[str] = mapped_column(String(16), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    peer: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+Index("ix_sign_in_failures_username_at", SignInFailure.username, SignInFailure.at)
+Index("ix_sign_in_failures_address_at", SignInFailure.address, SignInFailure.at)
+# The "require certificates" preview: one organization's git commands by credential, by time.
+Index(
+    "ix_audit_events_org_credential_at",
+    AuditEvent.organization_id,
+    AuditEvent.credential_kind,
+    AuditEvent.at,
+)
+
 __all__ = [
     "AccessToken",
     "AuditEvent",
@@ -604,6 +684,7 @@ __all__ = [
     "IssuedCertificate",
     "ManagedCAKey",
     "Membership",
+    "OneTimeLink",
     "Organization",
     "Permission",
     "Repository",
@@ -611,5 +692,7 @@ __all__ = [
     "RevocationKind",
     "Role",
     "SSHKey",
+    "SignInFailure",
     "User",
+    "WebSession",
 ]

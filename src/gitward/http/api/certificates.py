@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from gitward.services.issuing import IssuedView, Issuer, IssueRequest
+from gitward.services.issuing import IssuedView, Issuer, IssueRequest, IssuingDisabled, list_issued
 
 router = APIRouter(prefix="/ssh/certificates", tags=["SSH certificates"])
 # auto_error=False: a missing token is answered by our own 401 JSON, not FastAPI's 403.
@@ -101,6 +101,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
         (403, "Wrong scope, suspended user, not a member, or a revoked key"),
         (409, "The organization has no managed certificate authority"),
         (422, "Not a valid public key, a lifetime over the cap, or an option not allowed"),
+        (503, "Issuing is disabled: the deployment has no CA secret"),
     )
 }
 
@@ -110,7 +111,9 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 
 
 def _issuer(request: Request) -> Issuer:
-    issuer: Issuer = request.app.state.issuer
+    issuer: Issuer | None = request.app.state.issuer
+    if issuer is None:
+        raise IssuingDisabled(request.app.state.issuing_disabled or "issuing is disabled")
     return issuer
 
 
@@ -158,8 +161,8 @@ async def list_certificates(
     credentials: Credentials,
     valid_now: Annotated[bool, Query(description="Only those valid at this moment")] = False,
 ) -> dict[str, object]:
-    issuer = _issuer(request)
+    ctx = request.app.state.ctx
     found: list[IssuedView] = await run_in_threadpool(
-        lambda: issuer.list_for(_token(credentials), valid_now=valid_now)
+        lambda: list_issued(ctx, _token(credentials), valid_now=valid_now)
     )
     return {"certificates": [v.to_json() for v in found]}
