@@ -45,6 +45,7 @@ class Connector:
     data_dir: Path
     env_extra: dict[str, str] | None = None
     subprocess: bool = False
+    cwd: Path | None = None  # for the console script: where a relative data_dir starts
 
     def run(self, *args: str, timeout: float = 180) -> Run:
         argv = ["connector", *args, "--data-dir", str(self.data_dir)]
@@ -58,6 +59,7 @@ class Connector:
                 timeout=timeout,
                 check=False,
                 stdin=subprocess.DEVNULL,
+                cwd=self.cwd,
             )
             return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
         cleared: dict[str, str | None] = {k: None for k in os.environ if k.startswith("GITWARD_")}

@@ -65,8 +65,9 @@ def test_ok_first_contact_says_what_to_do_at_each_step(
 ) -> None:
     make_upstream(upstreams / "first.git", ["PROJ-1 start", "PROJ-2 more"])
     # The installed console script, as a user runs it, for the import and the last sync
-    # (the other steps, and the other tests, run the same entry point in process).
-    console = Connector(tmp_path / "data", {"SECRET": PASSPHRASE}, subprocess=True)
+    # (the other steps, and the other tests, run the same entry point in process), on a
+    # relative data directory like the default ``var`` (git and ssh run elsewhere).
+    console = Connector(Path("data"), {"SECRET": PASSPHRASE}, subprocess=True, cwd=tmp_path)
     connector = Connector(tmp_path / "data")
     # A PuTTY .ppk v3 file, encrypted (Argon2): no conversion by hand.
     console.ok(

@@ -38,7 +38,10 @@ SIGNATURE_PREFIX: Final = "sha256="
 
 
 def connector_dir(settings: Settings) -> Path:
-    return settings.data_dir / "connector"
+    # Absolute: git and ssh run with other working directories (``git init`` from the
+    # mirrors' parent, key files named on ssh's command line), and the default data
+    # directory, ``var``, is relative.
+    return (settings.data_dir / "connector").absolute()
 
 
 def mirror_path(settings: Settings, name: str) -> Path:
