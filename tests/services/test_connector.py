@@ -268,3 +268,36 @@ def test_ok_frontends_racing_for_one_lease_get_it_once(ctx: Context) -> None:
 
     with ThreadPoolExecutor(8) as pool:
         assert sorted(pool.map(claim, range(8))) == [False] * 7 + [True]
+
+
+def test_fail_a_crashing_sync_is_recorded_and_frees_its_lease(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in a walkthrough: an exception that was not a GitwardError left the row
+    leased, so every later sync said 'another process is syncing it' for an hour."""
+    from gitward.services import connector_sync
+
+    connector_keys.generate(ctx)
+    connector_repos.add(ctx, "git@example.com:acme/app.git", name="app")
+
+    def crash(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(connector_sync, "_fetch_and_index", crash)
+    [result] = connector_sync.sync_repositories(ctx, ["app"], owner="me")
+    assert (result.ok, result.skipped, result.failure) == (False, False, "other")
+    assert "unexpectedly" in (result.detail or "")
+    with transaction(ctx.engine) as session:
+        row = q.repository_by_name(session, "app")
+        assert row is not None and row.lease_owner is None
+        assert (row.last_outcome, row.consecutive_failures) == ("failed", 1)
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(connector_sync, "_fetch_and_index", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        connector_sync.sync_repositories(ctx, ["app"], owner="me")
+    with transaction(ctx.engine) as session:
+        row = q.repository_by_name(session, "app")
+        assert row is not None and row.lease_owner is None

@@ -405,17 +405,30 @@ def _sync_one(
         result = _fetch_and_index(ctx, target, session, public, watcher)
     except GitwardError as exc:
         log.error("connector_sync_error", repository=target.name, cause=exc.cause)
-        result = SyncResult(
-            target.name,
-            False,
-            failure=FailureKind.OTHER.value,
-            detail=exc.message,
-            fix=fix_for(FailureKind.OTHER, FixFacts(target.host_port, public)),
-        )
+        result = _unexpected(target, public, exc.message)
+    except Exception:
+        # A bug must neither stop the other repositories nor leave this one leased (its
+        # next sync would be skipped until the lease expires): a failure like any other.
+        log.exception("connector_sync_crashed", repository=target.name)
+        result = _unexpected(target, public, "the sync failed unexpectedly (see the log)")
+    except BaseException:  # interrupted (Ctrl-C, a stopping server): free the lease
+        with transaction(ctx.engine) as db:
+            q.release_lease(db, target.id, owner)
+        raise
     result = dataclasses.replace(result, seconds=time.monotonic() - clock)
     _record(ctx, target, owner, result, claimed=True, started=started)
     watcher.finished(result)
     return result
+
+
+def _unexpected(target: Target, public: str, detail: str) -> SyncResult:
+    return SyncResult(
+        target.name,
+        False,
+        failure=FailureKind.OTHER.value,
+        detail=detail,
+        fix=fix_for(FailureKind.OTHER, FixFacts(target.host_port, public)),
+    )
 
 
 def _fetch_and_index(
