@@ -115,3 +115,12 @@ def test_any_bytes_give_entries_or_a_gitward_error(data: bytes) -> None:
 def test_any_key_line_gives_a_key_or_a_gitward_error(text: str) -> None:
     with contextlib.suppress(GitwardError):
         parse_key_line(text)
+
+
+def test_ok_the_strongest_key_comes_first() -> None:
+    """ssh-keyscan lists RSA first; the pin command a message suggests is the Ed25519 key."""
+    rsa = HostKey("ssh-rsa", b"rsa-blob")
+    ecdsa = HostKey("ecdsa-sha2-nistp256", b"ecdsa-blob")
+    ed = HostKey("ssh-ed25519", b"ed-blob")
+    decision = decide("h:22", [rsa, ecdsa, ed], [])
+    assert decision.presented == (ed.fingerprint, ecdsa.fingerprint, rsa.fingerprint)

@@ -143,13 +143,13 @@ def fix_for(kind: FailureKind, facts: FixFacts) -> str:
     match kind:
         case FailureKind.HOST_KEY_UNKNOWN:
             return (
-                f"the host key of {facts.host_port} is not pinned; it presents {shown}: check "
-                f"it with the host's administrator, then run `{pin}{first}`"
+                f"check {'that fingerprint' if len(facts.presented) == 1 else 'one of them'} "
+                f"with the host's administrator, then run `{pin}{first}`"
             )
         case FailureKind.HOST_KEY_CHANGED:
             return (
-                f"the host key of {facts.host_port} has CHANGED: pinned "
-                f"{', '.join(facts.pinned)}, presented {shown}; nothing was fetched. If the "
+                f"the host key of {facts.host_port} has CHANGED (pinned "
+                f"{', '.join(facts.pinned)}, presented {shown}) and nothing was fetched; if the "
                 f"change is expected, run `gitward connector host unpin {facts.host_port}` "
                 f"and `{pin}{first}`"
             )

@@ -215,9 +215,28 @@ def check_fingerprint(text: str) -> str:
     return value
 
 
+_PREFERRED_TYPES: Final = (
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+)
+
+
+def _preference(key: HostKey) -> int:
+    return (
+        _PREFERRED_TYPES.index(key.key_type)
+        if key.key_type in _PREFERRED_TYPES
+        else len(_PREFERRED_TYPES)
+    )
+
+
 def decide(host_port: str, presented: Sequence[HostKey], pinned: Sequence[HostKey]) -> PinDecision:
-    """Whether a host presenting ``presented`` may be trusted, given its pins."""
-    shown = tuple(k.fingerprint for k in presented)
+    """Whether a host presenting ``presented`` may be trusted, given its pins. The keys
+    shown come strongest type first, so the one a message suggests pinning is Ed25519
+    when the host has one (ssh-keyscan lists RSA first)."""
+    shown = tuple(k.fingerprint for k in sorted(presented, key=_preference))
     pins = tuple(k.fingerprint for k in pinned)
     if not pins:
         status = PinStatus.UNKNOWN
