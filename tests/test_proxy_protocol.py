@@ -247,3 +247,8 @@ def test_ok_looks_like_proxy_on_the_first_bytes() -> None:
     assert looks_like_proxy(b"\r\n\r\n\x00")
     assert not looks_like_proxy(b"")
     assert not looks_like_proxy(b"SSH-2.0-")
+
+
+def test_ok_v1_ipv4_mapped_reads_as_ipv4() -> None:
+    header = parsed(b"PROXY TCP6 ::ffff:198.51.100.9 ::1 4000 22\r\n")
+    assert header.source == ("198.51.100.9", 4000)

@@ -122,6 +122,8 @@ def _v1_address(text: str, family: int) -> str:
         raise ProxyProtocolError(f"PROXY v1 address {text!r} is not an IP address") from exc
     if address.version != family:
         raise ProxyProtocolError(f"PROXY v1 address {text!r} is not IPv{family}")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
     return str(address)
 
 

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         default="",
         description="CIDR list never penalised nor limited per source (NAT, CI, proxies)",
     )
+    proxy_protocol_trusted: str = Field(
+        default="",
+        description="CIDR list of load balancers whose PROXY protocol header (v1 or v2) names "
+        "the client; from them the header is required (empty: off)",
+    )
+    proxy_protocol_timeout: float = Field(
+        default=5.0, gt=0, le=300, description="Seconds a trusted balancer has to send the header"
+    )
     stale_lock_seconds: int = Field(
         default=3600, ge=0, description="Git locks and quarantines older than this go at start"
     )

@@ -86,7 +86,7 @@ class SourceStartups:
             self._open.pop(peer, None)
 
 
-def parse_networks(spec: str) -> tuple[Network, ...]:
+def parse_networks(spec: str, setting: str = "penalty_exempt") -> tuple[Network, ...]:
     try:
         return tuple(
             ipaddress.ip_network(part.strip(), strict=False)
@@ -94,7 +94,7 @@ def parse_networks(spec: str) -> tuple[Network, ...]:
             if part.strip()
         )
     except ValueError as exc:
-        raise ConfigurationError(f"penalty_exempt must be a CIDR list, not {spec!r}") from exc
+        raise ConfigurationError(f"{setting} must be a CIDR list, not {spec!r}") from exc
 
 
 def _address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -105,6 +105,12 @@ def _address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         return addr.ipv4_mapped
     return addr
+
+
+def contains(networks: tuple[Network, ...], peer: str) -> bool:
+    """Whether ``peer`` is in one of ``networks``; an address that does not parse is not."""
+    addr = _address(peer)
+    return addr is not None and any(addr in net for net in networks)
 
 
 def _exempt(peer: str, exempt: tuple[Network, ...]) -> bool:

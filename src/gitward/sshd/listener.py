@@ -18,6 +18,7 @@ from gitward.git.repos import sweep_stale
 from gitward.services.context import Context
 from gitward.sshd.host_keys import fingerprints, load_or_create_host_keys
 from gitward.sshd.limits import PenaltyBox, SourceStartups, StartupLimit, parse_networks
+from gitward.sshd.proxy import ProxyGate
 from gitward.sshd.server import GitwardConnection, GitwardServer, ServerState
 from gitward.sshd.session import handle_session
 
@@ -89,7 +90,10 @@ async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
     for path in swept:
         log.warning("stale_git_state_removed", path=str(path))
     host_keys = load_or_create_host_keys(settings.data_dir)
-    exempt = parse_networks(settings.penalty_exempt)
+    trusted = parse_networks(settings.proxy_protocol_trusted, "proxy_protocol_trusted")
+    # A trusted balancer is judged only for its own connections (health checks), never for
+    # the clients it relays: penalising it would lock every client out.
+    exempt = parse_networks(settings.penalty_exempt) + trusted
     state = ServerState(
         ctx=ctx,
         startup_limit=StartupLimit.parse(settings.max_startups),
@@ -113,7 +117,14 @@ async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
         host_based_auth=False,
     )
     loop = asyncio.get_running_loop()
+
+    def connection(client: tuple[str, int] | None = None) -> GitwardConnection:
+        return GitwardConnection(state, loop, options, client=client)
+
+    def gate() -> asyncio.Protocol:
+        return ProxyGate(connection, trusted, settings.proxy_protocol_timeout, loop)
+
     server = await loop.create_server(
-        lambda: GitwardConnection(state, loop, options), sock=sock, backlog=LISTEN_BACKLOG
+        gate if trusted else connection, sock=sock, backlog=LISTEN_BACKLOG
     )
     return SSHListener(server, state, fingerprints(host_keys), ctx)

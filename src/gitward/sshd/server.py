@@ -15,6 +15,10 @@ omit the SSH username, and carry certificate options from one attempt to the nex
 
 Before authentication, connections are capped (``StartupLimit``) and addresses that keep
 failing are refused for a while (``PenaltyBox``); neither touches authenticated users.
+
+Behind a load balancer (``sshd/proxy.py``), ``client`` is the address its PROXY header
+named, and stands for the TCP peer everywhere, asyncssh's own idea of the peer included. A
+connection whose first bytes are a PROXY header that nobody trusted is dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from gitward.access.identity import signature_algorithm_allowed
 from gitward.ca.certificate import is_certificate_blob, parse_certificate
 from gitward.errors import GitwardError
 from gitward.keys.wire import WireReader
+from gitward.proxy_protocol import looks_like_proxy
 from gitward.services import ssh_access
 from gitward.services.context import Context
 from gitward.services.ssh_access import AuthResult
@@ -65,21 +70,33 @@ class ServerState:
 class GitwardConnection(asyncssh.SSHServerConnection):
     """One client connection; ``identity`` is set once a signed attempt is accepted."""
 
-    def __init__(self, state: ServerState, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        state: ServerState,
+        *args: Any,
+        client: tuple[str, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.gitward_state = state
         self.identity: AuthResult | None = None
         self.ssh_username = ""
         self.peer_address = ""
+        self.client = client  # from a trusted PROXY header
         self._failures = 0
         self._refused = False
         self._counted = False
+        self._first_bytes = True
 
     # -- before authentication -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
-        self.peer_address = str(peer[0]) if peer else ""
+        if self.client is not None:
+            self.peer_address = self.client[0]
+            self.set_extra_info(peername=self.client, proxy_peername=peer)
+        else:
+            self.peer_address = str(peer[0]) if peer else ""
         state, now = self.gitward_state, time.monotonic()
         if (
             state.penalties.refuses(self.peer_address, now)
@@ -100,6 +117,21 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         state.connections.add(self)
         self._counted = True
         super().connection_made(transport)
+
+    def _connection_made(self) -> None:
+        if self.client is not None:  # what asyncssh logs and reports as the peer
+            self._peer_addr, self._peer_port = self.client
+        super()._connection_made()
+
+    def data_received(self, data: bytes, datatype: Any = None) -> None:
+        if self._first_bytes:
+            self._first_bytes = False
+            if looks_like_proxy(data):
+                # A load balancer we do not trust, or a client posing as one.
+                log.warning("proxy_header_untrusted", peer=self.peer_address)
+                self.abort()
+                return
+        super().data_received(data, datatype)
 
     def connection_lost(self, exc: Exception | None = None) -> None:
         if self._refused:
