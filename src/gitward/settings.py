@@ -7,6 +7,7 @@ The TOML file is ``--config FILE`` or ``GITWARD_CONFIG``; when neither is given,
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     )
     proxy_protocol_timeout: float = Field(
         default=5.0, gt=0, le=300, description="Seconds a trusted balancer has to send the header"
+    )
+    http_trusted_proxies: str = Field(
+        default="",
+        description="CIDR list of HTTP proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "are believed (empty: nobody's)",
     )
     stale_lock_seconds: int = Field(
         default=3600, ge=0, description="Git locks and quarantines older than this go at start"
@@ -129,6 +135,17 @@ class Settings(BaseSettings):
         if not value or any(ch in value for ch in " @=/\t\n"):
             raise ValueError("hostname must be a plain host name such as git.example.com")
         return value.lower()
+
+    @field_validator("proxy_protocol_trusted", "http_trusted_proxies")
+    @classmethod
+    def _cidr_list(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{part.strip()!r} is not an address or CIDR block") from exc
+        return value
 
     @field_validator("web_url")
     @classmethod

@@ -179,3 +179,20 @@ def test_ok_forwarded_for_is_not_believed(client: httpx.Client, world: World) ->
         URL, json=body, headers={**auth(world.alice_token), "X-Forwarded-For": "198.51.100.1"}
     )
     assert response.json()["critical_options"] == {"source-address": "127.0.0.1"}
+
+
+def test_ok_forwarded_for_is_believed_from_a_trusted_proxy(world: World) -> None:
+    import dataclasses
+
+    from tests.http.live import live_server
+
+    settings = world.ctx.settings.model_copy(update={"http_trusted_proxies": "127.0.0.0/8"})
+    ctx = dataclasses.replace(world.ctx, settings=settings)
+    body = {"public_key": public_line(), "bind_source_address": True}
+    headers = {**auth(world.alice_token), "X-Forwarded-For": "203.0.113.9, 198.51.100.1"}
+    with live_server(ctx) as base, httpx.Client(base_url=base) as http:
+        response = http.post(URL, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    # The nearest address the trusted proxy did not add itself: the last one it appended.
+    assert response.json()["critical_options"] == {"source-address": "198.51.100.1"}
+    assert response.json()["requester_address"] == "198.51.100.1"

@@ -23,6 +23,7 @@ from gitward.services.context import Context
 class HttpServer:
     def __init__(self, ctx: Context, host: str = "127.0.0.1", port: int = 0) -> None:
         self._app = create_app(ctx)
+        self._ctx = ctx
         self._host = host
         self._port = port
         self._socket: socket.socket | None = None
@@ -61,15 +62,21 @@ class HttpServer:
                 f"cannot listen for HTTP on {self._host}:{self._port}: {exc.strerror or exc}"
             ) from exc
         self._socket = sock
-        # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1,
-        # letting a local client choose the address recorded (and bound) for its request.
+        # X-Forwarded-For/-Proto only from http_trusted_proxies (by default nobody): uvicorn
+        # would otherwise believe them from 127.0.0.1, letting a local client choose the
+        # address recorded (and bound) for its request.
+        trusted = [
+            part.strip() for part in self._ctx.settings.http_trusted_proxies.split(",")
+            if part.strip()
+        ]
         config = uvicorn.Config(
             self._app,
             log_level="warning",
             lifespan="off",
             access_log=False,
             server_header=False,
-            proxy_headers=False,
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted or None,
         )
         self._server = uvicorn.Server(config)
         ready = threading.Event()
