@@ -183,6 +183,30 @@ def test_fail_certificate_bound_elsewhere_is_refused_through_haproxy(
             assert "ERROR: " in result.err and "address" in result.err, result.err
 
 
+def test_fail_penalties_fall_on_the_client_behind_haproxy_not_on_haproxy(
+    site: Site, tmp_path: Path
+) -> None:
+    ca = keygen(tmp_path / "ca")
+    setup_acme(site.admin, Path(f"{ca}.pub"))
+    home = tmp_path / "alice"
+    home.mkdir()
+    key, cert = certificate(ca, home, "id_ok", f"{CLIENT}/32")
+    stranger_home = tmp_path / "mallory"
+    stranger_home.mkdir()
+    stranger = Client(site.v2, stranger_home, keygen(stranger_home / "id_unknown"),
+                      extra_ssh=("-o", "BindAddress=127.0.0.2"))
+    offsets = [srv.log_size() for srv in site.frontends]
+    for _ in range(12):  # unknown key, over and over, from 127.0.0.2 through the balancer
+        assert stranger.ssh().code != 0
+    refused = stranger.ssh()
+    assert refused.code == 255 and "Permission denied" not in refused.err, refused.err
+    for srv, offset in zip(site.frontends, offsets, strict=True):
+        assert re.search(r"connection_refused.*peer\W+127\.0\.0\.2\b", srv.log_since(offset))
+    # The balancer itself and every other client behind it are not affected.
+    result = Client(site.v2, home, key, cert).clone("acme/app", "after-penalty")
+    assert result.code == 0, result.err
+
+
 def test_fail_proxy_header_from_an_untrusted_address_is_dropped(site: Site) -> None:
     frontend = site.frontends[0]
     offset = frontend.log_size()
