@@ -75,3 +75,15 @@ def test_fail_bad_settings_are_named(tmp_path: Path, case: str, toml: str, messa
 def test_fail_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_settings(config_file=tmp_path / "nope.toml")
+
+
+def test_ok_proxy_trust_lists_take_cidrs_and_addresses() -> None:
+    s = load_settings({"proxy_protocol_trusted": "10.0.0.5, 192.0.2.0/24,2001:db8::/32"})
+    assert s.proxy_protocol_trusted.startswith("10.0.0.5")
+    assert load_settings().proxy_protocol_trusted == ""  # off unless set
+
+
+@pytest.mark.parametrize("name", ["proxy_protocol_trusted", "http_trusted_proxies"])
+def test_fail_proxy_trust_list_that_is_not_cidrs(name: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"invalid setting {name}.*'lb.example.com'"):
+        load_settings({name: "10.0.0.5, lb.example.com"})
