@@ -103,8 +103,8 @@ def site(pg_schema_url: str, tmp_path: Path) -> Iterator[Site]:
         cfg.write_text(haproxy_config(frontends, v2_port, v1_port))
         checked = subprocess.run(["haproxy", "-c", "-f", str(cfg)], capture_output=True)
         assert checked.returncode == 0, checked.stderr.decode()
-        log = (tmp_path / "haproxy.log").open("wb")
-        proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=log, stderr=log)
+        with (tmp_path / "haproxy.log").open("wb") as log:
+            proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=log, stderr=log)
         wait_listening(v2_port, proc)
         wait_listening(v1_port, proc)
         yield Site(frontends, Server(data, env, port=v2_port), Server(data, env, port=v1_port),
