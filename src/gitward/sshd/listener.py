@@ -119,7 +119,7 @@ async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
     loop = asyncio.get_running_loop()
 
     def connection(client: tuple[str, int] | None = None) -> GitwardConnection:
-        return GitwardConnection(state, loop, options, client=client)
+        return GitwardConnection(state, loop, options, proxied_client=client)
 
     def gate() -> asyncio.Protocol:
         return ProxyGate(connection, trusted, settings.proxy_protocol_timeout, loop)
@@ -127,4 +127,6 @@ async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
     server = await loop.create_server(
         gate if trusted else connection, sock=sock, backlog=LISTEN_BACKLOG
     )
+    if trusted:
+        log.info("proxy_protocol", trusted=settings.proxy_protocol_trusted)
     return SSHListener(server, state, fingerprints(host_keys), ctx)

@@ -16,9 +16,9 @@ omit the SSH username, and carry certificate options from one attempt to the nex
 Before authentication, connections are capped (``StartupLimit``) and addresses that keep
 failing are refused for a while (``PenaltyBox``); neither touches authenticated users.
 
-Behind a load balancer (``sshd/proxy.py``), ``client`` is the address its PROXY header
-named, and stands for the TCP peer everywhere, asyncssh's own idea of the peer included. A
-connection whose first bytes are a PROXY header that nobody trusted is dropped.
+Behind a load balancer (``sshd/proxy.py``), ``proxied_client`` is the address its PROXY
+header named, and stands for the TCP peer everywhere, asyncssh's own idea of the peer
+included. A connection whose first bytes are a PROXY header nobody trusted is dropped.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         self,
         state: ServerState,
         *args: Any,
-        client: tuple[str, int] | None = None,
+        proxied_client: tuple[str, int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -82,7 +82,7 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         self.identity: AuthResult | None = None
         self.ssh_username = ""
         self.peer_address = ""
-        self.client = client  # from a trusted PROXY header
+        self.proxied_client = proxied_client  # from a trusted PROXY header
         self._failures = 0
         self._refused = False
         self._counted = False
@@ -92,9 +92,9 @@ class GitwardConnection(asyncssh.SSHServerConnection):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
-        if self.client is not None:
-            self.peer_address = self.client[0]
-            self.set_extra_info(peername=self.client, proxy_peername=peer)
+        if self.proxied_client is not None:
+            self.peer_address = self.proxied_client[0]
+            self.set_extra_info(peername=self.proxied_client, proxy_peername=peer)
         else:
             self.peer_address = str(peer[0]) if peer else ""
         state, now = self.gitward_state, time.monotonic()
@@ -119,8 +119,8 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         super().connection_made(transport)
 
     def _connection_made(self) -> None:
-        if self.client is not None:  # what asyncssh logs and reports as the peer
-            self._peer_addr, self._peer_port = self.client
+        if self.proxied_client is not None:  # what asyncssh logs and reports as the peer
+            self._peer_addr, self._peer_port = self.proxied_client
         super()._connection_made()
 
     def data_received(self, data: bytes, datatype: Any = None) -> None:
