@@ -43,7 +43,7 @@ ADMIN_SECTIONS: Final[list[NavItem]] = [
     NavItem("Who holds this key?", "/admin/keys", site_admin_only=True),
     NavItem("Certificates", "/admin/certificates", site_admin_only=True),
     NavItem("Audit trail", "/admin/audit", site_admin_only=True),
-    # NavItem("Connector", "/admin/connector", site_admin_only=True),  (its branch adds it)
+    NavItem("Connector", "/admin/connector", site_admin_only=True),
 ]
 
 

@@ -13,7 +13,14 @@ from starlette.responses import Response
 
 from gitward.errors import GitwardError
 from gitward.http import errors as api_errors
-from gitward.http.web import account_pages, admin_pages, auth_pages, org_pages, repo_pages
+from gitward.http.web import (
+    account_pages,
+    admin_pages,
+    auth_pages,
+    connector_pages,
+    org_pages,
+    repo_pages,
+)
 from gitward.http.web.pages import SignInRequired, csrf_protect, error_status, redirect, render
 from gitward.http.web.security import SecurityHeaders
 
@@ -29,6 +36,7 @@ def routers() -> list[APIRouter]:
         org_pages.router,
         repo_pages.router,
         admin_pages.router,
+        connector_pages.router,
     ]
 
 
