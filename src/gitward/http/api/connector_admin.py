@@ -205,9 +205,7 @@ def import_key(request: Request, actor: ApiActor, body: ImportIn) -> dict[str, A
 # ---- hosts --------------------------------------------------------------------------------
 
 
-@router.get(
-    "/hosts", response_model=list[HostKeyOut], responses=ADMIN, summary="Pinned host keys"
-)
+@router.get("/hosts", response_model=list[HostKeyOut], responses=ADMIN, summary="Pinned host keys")
 def hosts(
     request: Request, response: Response, actor: ApiActor, page: Paging
 ) -> list[dict[str, Any]]:
