@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,4 +284,88 @@ def test_5_admin_revokes_a_certificate_and_the_next_clone_is_refused(site: Site)
     ada.goto("/admin/audit?user=lin")
     expect(ada.locator("table.audit")).to_contain_text("git-upload-pack")
     shot(ada, "audit-trail")
+    assert site.console_errors == [], site.console_errors
+
+
+def _host_fingerprints(server: Server) -> set[str]:
+    found = set()
+    for pub in server.data_dir.glob("ssh_host_*_key.pub"):
+        out = subprocess.run(
+            ["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True
+        ).stdout
+        found.add(out.split()[1])
+    return found
+
+
+def test_6_the_connector_imports_an_encrypted_ppk_and_pins_a_host(site: Site) -> None:
+    """A site admin gives the connector the PuTTY key they already have (an encrypted
+    .ppk made by puttygen, tests/vectors/make_key_vectors.sh), pins this server's host key
+    after a scan, connects a repository, and presses Test: refused, with the public line to
+    deploy; the line added as a deploy key, the next Test is ok."""
+    from gitward.services import repositories
+
+    ada: Page = site.state["ada"]
+    ada.goto("/admin/users")
+    ada.get_by_role("navigation", name="Administration").get_by_role(
+        "link", name="Connector"
+    ).click()
+    expect(ada.get_by_role("heading", name="Repository connector")).to_be_visible()
+    expect(ada.locator(".connector-key")).to_contain_text("The connector has no key yet")
+
+    ppk = VECTORS / "keys" / "puttygen_ed25519_enc.ppk"
+    ada.get_by_label("Private key file").set_input_files(str(ppk))
+    ada.get_by_role("button", name="Import key").click()
+    expect(ada.locator("p.error")).to_have_text(
+        "puttygen_ed25519_enc.ppk is encrypted: give its passphrase in the Passphrase field"
+    )
+    ada.get_by_label("Private key file").set_input_files(str(ppk))
+    ada.get_by_label("Passphrase (if it is encrypted)").fill("correct horse")
+    ada.get_by_role("button", name="Import key").click()
+    expect(ada.locator("p.notice")).to_contain_text("The connector's key was saved")
+    blob = (VECTORS / "keys" / "puttygen_ed25519.openssh.pub").read_text().split()[1]
+    public = f"ssh-ed25519 {blob} gitward-connector"
+    expect(ada.locator("#connector-public-key")).to_have_value(public)
+    ada.get_by_role("button", name="Copy public key").click()
+    expect(ada.get_by_role("button", name="Copied")).to_be_visible()
+    assert ada.evaluate("navigator.clipboard.readText()") == public
+    assert "PuTTY-User-Key-File" not in ada.content()
+
+    host = f"127.0.0.1:{site.server.port}"
+    ada.get_by_label("Host and port").fill(host)
+    ada.get_by_role("button", name="Scan host").click()
+    scanned = ada.locator("table.scanned")
+    expect(ada.locator(".scan .verdict")).to_contain_text(f"Nothing is pinned for {host}")
+    presented = set(scanned.locator("code").all_inner_texts())
+    assert presented == _host_fingerprints(site.server), presented
+    suggested = scanned.locator("tbody tr").first.locator("code").inner_text()
+    scanned.locator("tbody tr").first.get_by_role("button", name="Pin this key").click()
+    expect(ada.locator("p.notice")).to_contain_text("The host key was pinned")
+    expect(ada.locator("table.pins")).to_contain_text(suggested)
+    ada.get_by_label("Host and port").fill(host)
+    ada.get_by_role("button", name="Scan host").click()
+    expect(ada.locator(".scan .verdict")).to_contain_text("A pinned key is presented")
+
+    repositories.create_repo(site.admin, "ada/notes")
+    ada.goto("/admin/connector")
+    ada.get_by_label("Repository URL").fill(f"ssh://git@{host}/ada/notes.git")
+    ada.get_by_role("button", name="Connect repository").click()
+    expect(ada.locator(".once")).to_contain_text("notes was connected")
+    expect(ada.locator("#webhook-secret")).to_have_value(re.compile(r"^[0-9a-f]{64}$"))
+    row = ada.locator("table.repositories tbody tr", has_text="notes")
+    row.get_by_role("button", name="Test").click()
+    verdict = ada.locator(".verdicts li")
+    expect(verdict).to_contain_text("notes: auth_refused")
+    expect(verdict).to_contain_text(f"as a deploy key or on a user's keys: {public}")
+    shot(ada, "connector")
+
+    ada.goto("/repos/ada/notes")
+    ada.get_by_label("Title").fill("connector")
+    ada.get_by_label("Key").fill(public)
+    ada.get_by_role("button", name="Add deploy key").click()
+    expect(ada.locator("p.notice")).to_have_text("The deploy key was added.")
+    ada.goto("/admin/connector")
+    ada.locator("table.repositories tbody tr", has_text="notes").get_by_role(
+        "button", name="Test"
+    ).click()
+    expect(ada.locator(".verdicts li")).to_contain_text("notes: ok")
     assert site.console_errors == [], site.console_errors
