@@ -147,6 +147,25 @@ def test_ok_scan_pin_list_unpin_a_real_host(api: Api, sshd: GitShellSshd) -> Non
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
 
 
+def test_fail_a_closed_port_is_a_502_saying_why(api: Api) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    answer = api("POST", "/hosts/scan", api.token("ops"), json={"host": f"127.0.0.1:{port}"})
+    assert answer.status_code == 502 and answer.json()["error"]["code"] == "host_unreachable"
+    assert answer.json()["error"]["message"].startswith(
+        f"cannot read the host keys of 127.0.0.1:{port}: "
+    )
+    assert (
+        "502"
+        in api.http.get("/api/v1/openapi.json").json()["paths"][f"{API}/hosts/scan"]["post"][
+            "responses"
+        ]
+    )
+
+
 def test_ok_pins_are_paged_with_link_headers(api: Api) -> None:
     ops = api.token("ops")
     for number in range(3):

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from gitward.errors import InvalidInput
+from gitward.http.api.certificates import ErrorBody
 from gitward.http.api.connector import RepositoryOut, Timestamp
 from gitward.http.api.deps import ApiActor, Paging, ctx_of, errors, link_header, paged
 from gitward.services import connector_admin
@@ -33,6 +34,10 @@ router = APIRouter(prefix="/connector", tags=["Repository connector"])
 HINT: Final = PassphraseHint('in the "passphrase" field', 'in the "passphrase" field')
 ADMIN = errors(401, 403, 404, 422)
 ADMIN_409 = errors(401, 403, 404, 409, 422)
+ADMIN_SCAN = {
+    **ADMIN,
+    502: {"model": ErrorBody, "description": "The host did not answer (refused, timed out)"},
+}
 
 
 class ConnectorKeyOut(BaseModel):
@@ -217,7 +222,7 @@ def hosts(
 @router.post(
     "/hosts/scan",
     response_model=HostScanOut,
-    responses=ADMIN,
+    responses=ADMIN_SCAN,
     summary="The keys a host presents, compared with its pins (pins nothing)",
 )
 def scan(request: Request, actor: ApiActor, body: ScanIn) -> dict[str, Any]:
@@ -228,7 +233,7 @@ def scan(request: Request, actor: ApiActor, body: ScanIn) -> dict[str, Any]:
     "/hosts/pins",
     status_code=201,
     response_model=list[HostKeyOut],
-    responses=ADMIN,
+    responses=ADMIN_SCAN,
     summary="Pin a host key: by a fingerprint the host presents, the key, or known_hosts",
 )
 def pin(request: Request, actor: ApiActor, body: PinIn) -> list[dict[str, Any]]:
