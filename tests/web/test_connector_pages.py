@@ -17,6 +17,7 @@ from gitward.cli.main import cli
 from gitward.services import connector_hosts, connector_keys, connector_repos, connector_sync
 from gitward.services.context import Context
 from gitward.store.db import transaction
+from gitward.store.models import AuditEvent
 from gitward.store.queries import connector as q
 from tests.e2e.connector_helpers import make_upstream
 from tests.e2e.sshd_git import USER, GitShellSshd, needs_sshd
@@ -242,6 +243,30 @@ def test_ok_repository_test_says_auth_refused_with_the_line_then_ok_then_sync_an
     assert removed.status_code == 303
     with transaction(site.engine) as session:
         assert q.list_repositories(session) == []
+        events = {
+            e.action: e.actor
+            for e in session.query(AuditEvent).filter(AuditEvent.action.like("connector.%"))
+        }
+    # The audit trail names the admin who did each thing.
+    assert {
+        a: events.get(a)
+        for a in (
+            "connector.key.import",
+            "connector.host.pin",
+            "connector.repo.add",
+            "connector.repo.trigger",
+            "connector.repo.remove",
+        )
+    } == dict.fromkeys(
+        (
+            "connector.key.import",
+            "connector.host.pin",
+            "connector.repo.add",
+            "connector.repo.trigger",
+            "connector.repo.remove",
+        ),
+        "alice",
+    )
     assert not connector_repos.mirror_path(site.settings, "app").exists()
 
 
