@@ -4,15 +4,14 @@
   as ``gitward connector search --json``); token scope ``connector:read``.
 * ``GET /connector/repositories``: every connected repository with its sync status;
   ``connector:read`` (paged, with a ``Link`` header).
-
-Each also takes a site admin's token with the ``site_admin`` scope (what the connector's
-administration, http/api/connector_admin.py, uses).
 * ``POST /connector/repositories/{name}/sync``: make it due now (202); a token with
   ``connector:sync``, or a GitHub-style webhook: ``X-Hub-Signature-256: sha256=HEX``, the
   HMAC-SHA256 of the raw body under the repository's webhook secret.
 
-Authorization is decided in the services (tokens.authenticate, verify_webhook); these
-handlers parse, call, render.
+Each also takes a site admin's token with the ``site_admin`` scope (what the connector's
+administration, http/api/connector_admin.py, uses). Authorization is decided in the
+services (connector_admin.authorize_token, verify_webhook); these handlers parse, call,
+render.
 """
 
 from __future__ import annotations
