@@ -4,8 +4,9 @@ real `gitward serve`, with real git and ssh beside it.
 One server for the module; the tests run in order and build on each other like a
 newcomer's first hour: set up the admin, sign in both ways, add keys, create an
 organization, require certificates after the preview, copy the org-ID URL, get a
-certificate, and have it revoked. Every wait is for a condition (Playwright's expect), never
-a sleep. With GITWARD_SCREENSHOTS=1 the main pages are saved to docs/screenshots/ (CI
+certificate, have it revoked, and give the connector a PuTTY key and a pinned host. Every
+wait is for a condition (Playwright's expect, or a bounded poll of a page), never a fixed
+sleep. With GITWARD_SCREENSHOTS=1 the main pages are saved to docs/screenshots/ (CI
 leaves the tree alone).
 """
 
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,8 +303,9 @@ def test_6_the_connector_imports_an_encrypted_ppk_and_pins_a_host(site: Site) ->
     """A site admin gives the connector the PuTTY key they already have (an encrypted
     .ppk made by puttygen, tests/vectors/make_key_vectors.sh), pins this server's host key
     after a scan, connects a repository, and presses Test: refused, with the public line to
-    deploy; the line added as a deploy key, the next Test is ok."""
-    from gitward.services import repositories
+    deploy; the line added as a deploy key, the next Test is ok, "Sync now" mirrors a new
+    commit and the search box finds it by its issue key."""
+    from gitward.services import accounts, repositories
 
     ada: Page = site.state["ada"]
     ada.goto("/admin/users")
@@ -356,7 +359,6 @@ def test_6_the_connector_imports_an_encrypted_ppk_and_pins_a_host(site: Site) ->
     verdict = ada.locator(".verdicts li")
     expect(verdict).to_contain_text("notes: auth_refused")
     expect(verdict).to_contain_text(f"as a deploy key or on a user's keys: {public}")
-    shot(ada, "connector")
 
     ada.goto("/repos/ada/notes")
     ada.get_by_label("Title").fill("connector")
@@ -368,4 +370,25 @@ def test_6_the_connector_imports_an_encrypted_ppk_and_pins_a_host(site: Site) ->
         "button", name="Test"
     ).click()
     expect(ada.locator(".verdicts li")).to_contain_text("notes: ok")
+
+    # A commit upstream, "Sync now", and `gitward serve`'s scheduler mirrors and indexes it.
+    author = site.client("ada")
+    accounts.add_key(site.admin, "ada", Path(f"{author.key}.pub").read_bytes(), title="ada")
+    assert author.push_new_commit("ada/notes", "NOTES-1.txt").code == 0
+    ada.locator("table.repositories tbody tr", has_text="notes").get_by_role(
+        "button", name="Sync now"
+    ).click()
+    expect(ada.locator("p.notice")).to_contain_text("The sync was queued")
+    status = ada.locator("table.repositories tbody tr", has_text="notes").locator("td").nth(1)
+    deadline = time.monotonic() + 120
+    while not status.inner_text().startswith("ok"):  # the scheduler looks every 5 s
+        assert time.monotonic() < deadline, status.inner_text()
+        ada.wait_for_timeout(500)
+        ada.reload()
+    ada.get_by_label("Issue key").fill("notes-1")
+    ada.get_by_role("button", name="Search").click()
+    commits = ada.locator("table.commits")
+    expect(commits).to_contain_text("add NOTES-1.txt")
+    expect(commits).to_contain_text("main")
+    shot(ada, "connector")
     assert site.console_errors == [], site.console_errors
