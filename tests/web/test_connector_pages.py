@@ -112,6 +112,35 @@ def test_ok_admin_imports_an_encrypted_ppk_and_sees_only_the_public_line(admin: 
 
 
 @pytest.mark.parametrize(
+    ("file", "public", "passphrase"),
+    [
+        ("sshkeygen_rsa2048_enc.openssh", "sshkeygen_rsa2048_enc.openssh.pub", PASSPHRASE),
+        ("sshkeygen_rsa2048_enc.pkcs1", "sshkeygen_rsa2048_enc.pkcs1.pub", PASSPHRASE),
+        ("sshkeygen_rsa2048_enc.pkcs8", "sshkeygen_rsa2048_enc.pkcs8.pub", PASSPHRASE),
+        ("openssl_ecdsa256.sec1", "openssl_ecdsa256.sec1.openssh.pub", ""),
+        ("puttygen_ed25519_enc_v2.ppk", "puttygen_ed25519.openssh.pub", PASSPHRASE),
+        ("sshkeygen_rsa2048.converted_v2.ppk", "sshkeygen_rsa2048.openssh.pub", ""),
+    ],
+    ids=[
+        "ok/openssh-enc",
+        "ok/pkcs1-enc",
+        "ok/pkcs8-enc",
+        "ok/sec1",
+        "ok/ppk-v2-enc",
+        "ok/ppk-v2-from-ssh-keygen",
+    ],
+)
+def test_ok_every_format_imports_and_shows_its_public_line(
+    admin: Browser, file: str, public: str, passphrase: str
+) -> None:
+    response = upload(admin, KEYS / file, passphrase)
+    assert response.status_code == 303, error_of(response.text)
+    blob = (KEYS / public).read_text().split()[1]
+    page = admin.get(PAGE).text
+    assert f' {blob} gitward-connector"' in page
+
+
+@pytest.mark.parametrize(
     "vector",
     [
         "fail/public-key:puttygen_ed25519.openssh.pub",
@@ -148,6 +177,32 @@ def test_ok_generate_then_a_replacement_is_pending_until_tested(
     assert "Repositories that still accept only the old key: app" in page
     bad = admin.post_form(PAGE, f"{PAGE}/key/generate", key_type="rsa", bits="1024")
     assert bad.status_code == 422 and "1024" in error_of(bad.text)
+
+
+@needs_sshd
+def test_ok_a_replacement_key_takes_over_once_every_repository_accepts_it(
+    admin: Browser, sshd: GitShellSshd, site: Context, tmp_path: Path
+) -> None:
+    make_upstream(tmp_path / "app.git", ["PROJ-1 first"])
+    upload(admin, KEYS / "puttygen_ed25519_enc.ppk", PASSPHRASE)
+    old = connector_keys.public_line(site)
+    assert old is not None
+    sshd.authorize(old)
+    connector_hosts.pin(site, f"127.0.0.1:{sshd.port}", key_line=sshd.host_key_line())
+    url = f"ssh://{USER}@127.0.0.1:{sshd.port}{tmp_path / 'app.git'}"
+    assert admin.post_form(PAGE, f"{PAGE}/repositories", url=url).status_code == 200
+    admin.post_form(PAGE, f"{PAGE}/key/generate", key_type="ed25519")
+    pending = connector_keys.status(site).pending
+    assert pending is not None
+    first = admin.post_form(PAGE, f"{PAGE}/test").text
+    assert "app: ok</strong>" in first and "new key NOT accepted" in first
+    assert "Repositories that still accept only the old key: app" in first
+    sshd.authorize(pending.public_key)
+    second = admin.post_form(PAGE, f"{PAGE}/test").text
+    assert "new key accepted" in second
+    assert "Every repository accepts the new key: it is now the connector's key." in second
+    assert "Pending replacement" not in second
+    assert connector_keys.public_line(site) == pending.public_key
 
 
 @needs_sshd
