@@ -28,8 +28,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 def routers() -> list[APIRouter]:
-    """Every page router; a new section (the connector's) adds its router here and its
-    entry in nav.py."""
+    """Every page router; a new section adds its router here and its entry in nav.py."""
     return [
         auth_pages.router,
         account_pages.router,
