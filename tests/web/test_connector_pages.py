@@ -406,6 +406,15 @@ def test_ok_a_hostile_file_name_and_url_are_escaped(admin: Browser) -> None:
     assert "<script>x</script>" not in page
 
 
+def test_fail_a_huge_upload_is_refused_without_reading_it_all(admin: Browser) -> None:
+    response = upload(admin, KEYS / "VERSIONS", name="big.ppk", data=b"A" * (1024 * 1024))
+    assert response.status_code == 422
+    assert error_of(response.text) == (
+        "big.ppk is larger than 65536 bytes: that is not a private key file (an 8192-bit RSA "
+        "key is under 7 KB)"
+    )
+
+
 def test_ok_no_private_key_is_rendered_after_a_refused_import(admin: Browser) -> None:
     dsa = (KEYS / "sshkeygen_dsa.openssh").read_text()
     response = upload(admin, KEYS / "sshkeygen_dsa.openssh")

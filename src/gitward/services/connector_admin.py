@@ -86,7 +86,8 @@ def import_key(
     name = (filename.replace("\\", "/").rsplit("/", 1)[-1] or "the key file")[:100]
     if len(data) > MAX_KEY_FILE:
         raise KeyFormatError(
-            f"{name} is {len(data)} bytes: a private key file is at most {MAX_KEY_FILE} bytes"
+            f"{name} is larger than {MAX_KEY_FILE} bytes: that is not a private key file "
+            "(an 8192-bit RSA key is under 7 KB)"
         )
     return connector_keys.import_key(admin_ctx, data, passphrase or None, path=name, hint=hint)
 
