@@ -4,8 +4,9 @@ real `gitward serve`, with real git and ssh beside it.
 One server for the module; the tests run in order and build on each other like a
 newcomer's first hour: set up the admin, sign in both ways, add keys, create an
 organization, require certificates after the preview, copy the org-ID URL, get a
-certificate, and have it revoked. Every wait is for a condition (Playwright's expect), never
-a sleep. With GITWARD_SCREENSHOTS=1 the main pages are saved to docs/screenshots/ (CI
+certificate, have it revoked, and give the connector a PuTTY key and a pinned host. Every
+wait is for a condition (Playwright's expect, or a bounded poll of a page), never a fixed
+sleep. With GITWARD_SCREENSHOTS=1 the main pages are saved to docs/screenshots/ (CI
 leaves the tree alone).
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,4 +286,109 @@ def test_5_admin_revokes_a_certificate_and_the_next_clone_is_refused(site: Site)
     ada.goto("/admin/audit?user=lin")
     expect(ada.locator("table.audit")).to_contain_text("git-upload-pack")
     shot(ada, "audit-trail")
+    assert site.console_errors == [], site.console_errors
+
+
+def _host_fingerprints(server: Server) -> set[str]:
+    found = set()
+    for pub in server.data_dir.glob("ssh_host_*_key.pub"):
+        out = subprocess.run(
+            ["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True
+        ).stdout
+        found.add(out.split()[1])
+    return found
+
+
+def test_6_the_connector_imports_an_encrypted_ppk_and_pins_a_host(site: Site) -> None:
+    """A site admin gives the connector the PuTTY key they already have (an encrypted
+    .ppk made by puttygen, tests/vectors/make_key_vectors.sh), pins this server's host key
+    after a scan, connects a repository, and presses Test: refused, with the public line to
+    deploy; the line added as a deploy key, the next Test is ok, "Sync now" mirrors a new
+    commit and the search box finds it by its issue key."""
+    from gitward.services import accounts, repositories
+
+    ada: Page = site.state["ada"]
+    ada.goto("/admin/users")
+    ada.get_by_role("navigation", name="Administration").get_by_role(
+        "link", name="Connector"
+    ).click()
+    expect(ada.get_by_role("heading", name="Repository connector")).to_be_visible()
+    expect(ada.locator(".connector-key")).to_contain_text("The connector has no key yet")
+
+    ppk = VECTORS / "keys" / "puttygen_ed25519_enc.ppk"
+    ada.get_by_label("Private key file").set_input_files(str(ppk))
+    ada.get_by_role("button", name="Import key").click()
+    expect(ada.locator("p.error")).to_have_text(
+        "puttygen_ed25519_enc.ppk is encrypted: give its passphrase in the Passphrase field"
+    )
+    ada.get_by_label("Private key file").set_input_files(str(ppk))
+    ada.get_by_label("Passphrase (if it is encrypted)").fill("correct horse")
+    ada.get_by_role("button", name="Import key").click()
+    expect(ada.locator("p.notice")).to_contain_text("The connector's key was saved")
+    blob = (VECTORS / "keys" / "puttygen_ed25519.openssh.pub").read_text().split()[1]
+    public = f"ssh-ed25519 {blob} gitward-connector"
+    expect(ada.locator("#connector-public-key")).to_have_value(public)
+    ada.get_by_role("button", name="Copy public key").click()
+    expect(ada.get_by_role("button", name="Copied")).to_be_visible()
+    assert ada.evaluate("navigator.clipboard.readText()") == public
+    assert "PuTTY-User-Key-File" not in ada.content()
+
+    host = f"127.0.0.1:{site.server.port}"
+    ada.get_by_label("Host and port").fill(host)
+    ada.get_by_role("button", name="Scan host").click()
+    scanned = ada.locator("table.scanned")
+    expect(ada.locator(".scan .verdict")).to_contain_text(f"Nothing is pinned for {host}")
+    presented = set(scanned.locator("code").all_inner_texts())
+    assert presented == _host_fingerprints(site.server), presented
+    suggested = scanned.locator("tbody tr").first.locator("code").inner_text()
+    scanned.locator("tbody tr").first.get_by_role("button", name="Pin this key").click()
+    expect(ada.locator("p.notice")).to_contain_text("The host key was pinned")
+    expect(ada.locator("table.pins")).to_contain_text(suggested)
+    ada.get_by_label("Host and port").fill(host)
+    ada.get_by_role("button", name="Scan host").click()
+    expect(ada.locator(".scan .verdict")).to_contain_text("A pinned key is presented")
+
+    repositories.create_repo(site.admin, "ada/notes")
+    ada.goto("/admin/connector")
+    ada.get_by_label("Repository URL").fill(f"ssh://git@{host}/ada/notes.git")
+    ada.get_by_role("button", name="Connect repository").click()
+    expect(ada.locator(".once")).to_contain_text("notes was connected")
+    expect(ada.locator("#webhook-secret")).to_have_value(re.compile(r"^[0-9a-f]{64}$"))
+    row = ada.locator("table.repositories tbody tr", has_text="notes")
+    row.get_by_role("button", name="Test").click()
+    verdict = ada.locator(".verdicts li")
+    expect(verdict).to_contain_text("notes: auth_refused")
+    expect(verdict).to_contain_text(f"as a deploy key or on a user's keys: {public}")
+
+    ada.goto("/repos/ada/notes")
+    ada.get_by_label("Title").fill("connector")
+    ada.get_by_label("Key").fill(public)
+    ada.get_by_role("button", name="Add deploy key").click()
+    expect(ada.locator("p.notice")).to_have_text("The deploy key was added.")
+    ada.goto("/admin/connector")
+    ada.locator("table.repositories tbody tr", has_text="notes").get_by_role(
+        "button", name="Test"
+    ).click()
+    expect(ada.locator(".verdicts li")).to_contain_text("notes: ok")
+
+    # A commit upstream, "Sync now", and `gitward serve`'s scheduler mirrors and indexes it.
+    author = site.client("ada")
+    accounts.add_key(site.admin, "ada", Path(f"{author.key}.pub").read_bytes(), title="ada")
+    assert author.push_new_commit("ada/notes", "NOTES-1.txt").code == 0
+    ada.locator("table.repositories tbody tr", has_text="notes").get_by_role(
+        "button", name="Sync now"
+    ).click()
+    expect(ada.locator("p.notice")).to_contain_text("The sync was queued")
+    status = ada.locator("table.repositories tbody tr", has_text="notes").locator("td").nth(1)
+    deadline = time.monotonic() + 120
+    while not status.inner_text().startswith("ok"):  # the scheduler looks every 5 s
+        assert time.monotonic() < deadline, status.inner_text()
+        ada.wait_for_timeout(500)
+        ada.reload()
+    ada.get_by_label("Issue key").fill("notes-1")
+    ada.get_by_role("button", name="Search").click()
+    commits = ada.locator("table.commits")
+    expect(commits).to_contain_text("add NOTES-1.txt")
+    expect(commits).to_contain_text("main")
+    shot(ada, "connector")
     assert site.console_errors == [], site.console_errors

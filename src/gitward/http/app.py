@@ -58,9 +58,9 @@ def _issuer(ctx: Context) -> tuple[Issuer | None, str | None]:
 
 
 def _include_admin_api(api: APIRouter) -> None:
-    from gitward.http.api import admin, keys, orgs, repos
+    from gitward.http.api import admin, connector_admin, keys, orgs, repos
 
-    for module in (keys, repos, orgs, admin):
+    for module in (keys, repos, orgs, admin, connector_admin):
         api.include_router(module.router)
 
 

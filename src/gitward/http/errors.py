@@ -25,6 +25,7 @@ from gitward.errors import (
     PermissionDenied,
 )
 from gitward.http.web.security import CSRFRefused
+from gitward.services.connector_hosts import HostUnreachable
 from gitward.services.issuing import (
     IssuingDisabled,
     KeyRevoked,
@@ -57,6 +58,7 @@ STATUS: Final[tuple[tuple[type[GitwardError], int, str], ...]] = (
     (NotFound, 404, "not_found"),
     (AlreadyExists, 409, "conflict"),
     (StoreUnavailable, 503, "unavailable"),
+    (HostUnreachable, 502, "host_unreachable"),  # the connector scanned a host: no answer
     (ConfigurationError, 500, "server_misconfigured"),
 )
 

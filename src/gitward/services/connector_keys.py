@@ -144,7 +144,27 @@ class Identities:
 _CERT_SUFFIX: Final = b"-cert-v01@openssh.com"
 
 
-def read_private_key(data: bytes, passphrase: bytes | None, *, path: str = "KEY") -> PrivateKey:
+@dataclass(frozen=True)
+class PassphraseHint:
+    """How the person gives a passphrase where they are: the causes are the same words
+    everywhere; only this part of the fix differs (a flag, a form field, a JSON field)."""
+
+    encrypted: str
+    wrong: str
+
+
+CLI_PASSPHRASE: Final = PassphraseHint(
+    "with --passphrase-env VAR (or -P, visible to other users)", "with --passphrase-env VAR"
+)
+
+
+def read_private_key(
+    data: bytes,
+    passphrase: bytes | None,
+    *,
+    path: str = "KEY",
+    hint: PassphraseHint = CLI_PASSPHRASE,
+) -> PrivateKey:
     """A private key the connector can use, or one line naming the cause and the fix."""
     head = data.lstrip()[:200]
     if _CERT_SUFFIX in head.split(b" ", 1)[0]:
@@ -165,13 +185,11 @@ def read_private_key(data: bytes, passphrase: bytes | None, *, path: str = "KEY"
         key = load_private_key(data, passphrase)
     except PassphraseRequired as exc:
         raise PassphraseRequired(
-            f"{path} is encrypted: give its passphrase with --passphrase-env VAR "
-            "(or -P, visible to other users)"
+            f"{path} is encrypted: give its passphrase {hint.encrypted}"
         ) from exc
     except WrongPassphrase as exc:
         raise WrongPassphrase(
-            f"wrong passphrase: it does not open {path}; give the right one with "
-            "--passphrase-env VAR",
+            f"wrong passphrase: it does not open {path}; give the right one {hint.wrong}",
             cause=exc.cause,
         ) from exc
     opened = KeyInfo(info.format, True, info.encrypted, key.algorithm, key.public, key.comment)
@@ -194,9 +212,14 @@ def generate(ctx: Context, key_type: str = "ed25519", bits: int | None = None) -
 
 
 def import_key(
-    ctx: Context, data: bytes, passphrase: bytes | None, *, path: str = "KEY"
+    ctx: Context,
+    data: bytes,
+    passphrase: bytes | None,
+    *,
+    path: str = "KEY",
+    hint: PassphraseHint = CLI_PASSPHRASE,
 ) -> KeyStatus:
-    key = read_private_key(data, passphrase, path=path)
+    key = read_private_key(data, passphrase, path=path, hint=hint)
     return _store(ctx, key.with_comment(KEY_COMMENT), "key.import")
 
 

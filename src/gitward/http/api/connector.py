@@ -3,20 +3,22 @@
 * ``GET /connector/issues/{key}``: commits and branches mentioning the key (the same data
   as ``gitward connector search --json``); token scope ``connector:read``.
 * ``GET /connector/repositories``: every connected repository with its sync status;
-  ``connector:read``.
+  ``connector:read`` (paged, with a ``Link`` header).
 * ``POST /connector/repositories/{name}/sync``: make it due now (202); a token with
   ``connector:sync``, or a GitHub-style webhook: ``X-Hub-Signature-256: sha256=HEX``, the
   HMAC-SHA256 of the raw body under the repository's webhook secret.
 
-Authorization is decided in the services (tokens.authenticate, verify_webhook); these
-handlers parse, call, render.
+Each also takes a site admin's token with the ``site_admin`` scope (what the connector's
+administration, http/api/connector_admin.py, uses). Authorization is decided in the
+services (connector_admin.authorize_token, verify_webhook); these handlers parse, call,
+render.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -24,10 +26,10 @@ from pydantic import BaseModel, Field
 from gitward.connector.issue_keys import normalise_search_key
 from gitward.errors import InvalidInput
 from gitward.http.api.certificates import ErrorBody
-from gitward.services import connector_repos, tokens
+from gitward.http.api.deps import Paging, link_header, paged
+from gitward.services import connector_admin, connector_repos, tokens
 from gitward.services.connector_index import DEFAULT_SEARCH_LIMIT, search
 from gitward.services.context import Context
-from gitward.store.db import transaction
 
 # Times as the CLI prints them (datetime.isoformat, "+00:00"), so that an issue's JSON here
 # is byte for byte what `gitward connector search --json` prints.
@@ -117,8 +119,8 @@ def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 
 
 def _authorize(ctx: Context, token: str | None, scope: str) -> None:
-    with transaction(ctx.engine) as session:
-        tokens.authenticate(session, token, ctx.now(), scope)
+    # The scope, or a site admin's site_admin token (connector_admin.authorize_token).
+    connector_admin.authorize_token(ctx, token, scope)
 
 
 @router.get(
@@ -148,12 +150,18 @@ async def issue(
     responses=_ERRORS,
     summary="Connected repositories and their sync status",
 )
-async def repositories(request: Request, credentials: Credentials) -> dict[str, object]:
+async def repositories(
+    request: Request, response: Response, credentials: Credentials, page: Paging
+) -> dict[str, object]:
+    """Paged as the other listings are (``page``, ``per_page``, a ``Link`` header and
+    ``X-Total-Count``)."""
     ctx = _ctx(request)
 
     def run() -> dict[str, object]:
         _authorize(ctx, _token(credentials), tokens.SCOPE_CONNECTOR_READ)
-        return {"repositories": [r.to_json() for r in connector_repos.list_repositories(ctx)]}
+        found = paged(connector_repos.list_repositories(ctx), page)
+        link_header(request, response, found)
+        return {"repositories": [r.to_json() for r in found.items]}
 
     return await run_in_threadpool(run)
 

@@ -1,8 +1,8 @@
 """The navigation, as data: the top bar and the Administration section's tabs.
 
-Adding a section is one entry here plus its router (see ``web/__init__.py``): the
-connector's pages will add ``NavItem("Connector", "/admin/connector")`` to
-``ADMIN_SECTIONS`` and include their router in ``routers()``; no template changes. Whether
+Adding a section is one entry here plus its router in ``site.routers()``, as the
+connector's pages did (``NavItem("Connector", "/admin/connector")`` in ``ADMIN_SECTIONS``,
+connector_pages.router); no template changes. Whether
 an item shows depends on the actor (``site_admin``), but that only hides links: every
 page's service decides again who may see it.
 """
@@ -43,7 +43,7 @@ ADMIN_SECTIONS: Final[list[NavItem]] = [
     NavItem("Who holds this key?", "/admin/keys", site_admin_only=True),
     NavItem("Certificates", "/admin/certificates", site_admin_only=True),
     NavItem("Audit trail", "/admin/audit", site_admin_only=True),
-    # NavItem("Connector", "/admin/connector", site_admin_only=True),  (its branch adds it)
+    NavItem("Connector", "/admin/connector", site_admin_only=True),
 ]
 
 

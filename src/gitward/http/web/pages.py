@@ -62,6 +62,12 @@ NOTICES: Final = {
     "org-created": "The organization was created; you are its owner.",
     "enterprise-created": "The enterprise was created.",
     "revoked": "Revoked: the next connection with it is refused.",
+    "connector-key-saved": "The connector's key was saved; its private key stays on the server.",
+    "host-pinned": "The host key was pinned: every repository on that host and port uses it.",
+    "host-unpinned": "The host's pins were removed: its repositories are refused until one "
+    "is pinned again.",
+    "connector-repo-removed": "The repository was disconnected; its mirror and index are gone.",
+    "sync-queued": "The sync was queued: gitward serve starts it within seconds.",
 }
 
 

@@ -13,7 +13,14 @@ from starlette.responses import Response
 
 from gitward.errors import GitwardError
 from gitward.http import errors as api_errors
-from gitward.http.web import account_pages, admin_pages, auth_pages, org_pages, repo_pages
+from gitward.http.web import (
+    account_pages,
+    admin_pages,
+    auth_pages,
+    connector_pages,
+    org_pages,
+    repo_pages,
+)
 from gitward.http.web.pages import SignInRequired, csrf_protect, error_status, redirect, render
 from gitward.http.web.security import SecurityHeaders
 
@@ -21,14 +28,14 @@ STATIC = Path(__file__).parent / "static"
 
 
 def routers() -> list[APIRouter]:
-    """Every page router; a new section (the connector's) adds its router here and its
-    entry in nav.py."""
+    """Every page router; a new section adds its router here and its entry in nav.py."""
     return [
         auth_pages.router,
         account_pages.router,
         org_pages.router,
         repo_pages.router,
         admin_pages.router,
+        connector_pages.router,
     ]
 
 
