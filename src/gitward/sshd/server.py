@@ -31,6 +31,7 @@ from asyncssh.constants import MSG_IGNORE
 from asyncssh.packet import SSHPacketLogger, String
 from asyncssh.public_key import decode_ssh_public_key
 
+from gitward import metrics
 from gitward.access.identity import signature_algorithm_allowed
 from gitward.ca.certificate import is_certificate_blob, parse_certificate
 from gitward.errors import GitwardError
@@ -80,26 +81,39 @@ class GitwardConnection(asyncssh.SSHServerConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
         self.peer_address = str(peer[0]) if peer else ""
-        state, now = self.gitward_state, time.monotonic()
-        if (
-            state.penalties.refuses(self.peer_address, now)
-            or not state.source_startups.admits(self.peer_address)
-            or not state.startup_limit.admits(state.unauthenticated, random.random())
-        ):
+        refused = self._refusal()
+        state = self.gitward_state
+        if refused is not None:
             self._refused = True
+            metrics.connection_refused(refused)
             log.warning(
-                "connection_refused", peer=self.peer_address, unauthenticated=state.unauthenticated
+                "connection_refused",
+                peer=self.peer_address,
+                reason=refused,
+                unauthenticated=state.unauthenticated,
             )
             if isinstance(transport, asyncio.Transport):
                 transport.abort()
             else:
                 transport.close()
             return
+        metrics.connection_accepted()
         state.unauthenticated += 1
         state.source_startups.opened(self.peer_address)
         state.connections.add(self)
         self._counted = True
         super().connection_made(transport)
+
+    def _refusal(self) -> str | None:
+        """Why this connection is dropped before the handshake (a metrics reason), if it is."""
+        state, peer = self.gitward_state, self.peer_address
+        if state.penalties.refuses(peer, time.monotonic()):
+            return metrics.REFUSED_PENALTY
+        if not state.source_startups.admits(peer):
+            return metrics.REFUSED_PER_SOURCE
+        if not state.startup_limit.admits(state.unauthenticated, random.random()):
+            return metrics.REFUSED_MAX_STARTUPS
+        return None
 
     def connection_lost(self, exc: Exception | None = None) -> None:
         if self._refused:
@@ -155,6 +169,7 @@ class GitwardConnection(asyncssh.SSHServerConnection):
                     ssh_user=username[:64],
                     reason=problem,
                 )
+                metrics.auth_decision("denied", problem.split(" ", 1)[0])
                 return self._fail()
         result = await asyncio.to_thread(
             ssh_access.authenticate,
