@@ -54,6 +54,4 @@ def connector_success_ages(ctx: Context) -> list[tuple[str, float]]:
             rows = [(r.name, r.last_success_at) for r in q.list_repositories(session)]
     except GitwardError:
         return []  # the scrape still answers; /readyz names the database
-    return [
-        (name, (now - at).total_seconds() if at is not None else math.inf) for name, at in rows
-    ]
+    return [(name, (now - at).total_seconds() if at is not None else math.inf) for name, at in rows]
