@@ -19,6 +19,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "GITWARD_CONFIG",
         "GITWARD_DATABASE_URL",
         "GITWARD_MAX_AUTH_TRIES",
+        "GITWARD_LOG_FORMAT",
+        "GITWARD_METRICS_PORT",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -75,3 +77,21 @@ def test_fail_bad_settings_are_named(tmp_path: Path, case: str, toml: str, messa
 def test_fail_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         load_settings(config_file=tmp_path / "nope.toml")
+
+
+def test_ok_log_format_and_metrics_address_from_each_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (load_settings().log_format, load_settings().metrics_port) == ("console", None)
+    monkeypatch.setenv("GITWARD_LOG_FORMAT", "json")
+    monkeypatch.setenv("GITWARD_METRICS_PORT", "9101")
+    s = load_settings()
+    assert (s.log_format, s.metrics_host, s.metrics_port) == ("json", "127.0.0.1", 9101)
+    s = load_settings({"log_format": "console", "metrics_host": "10.0.0.5"})
+    assert (s.log_format, s.metrics_host) == ("console", "10.0.0.5")
+
+
+def test_fail_log_format_must_be_console_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITWARD_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigurationError, match="invalid setting log_format"):
+        load_settings()
