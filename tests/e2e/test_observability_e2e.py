@@ -226,3 +226,37 @@ def test_ok_metrics_logs_and_health_after_real_traffic(
     assert "PRIVATE KEY" not in text
     for secret in secrets:
         assert secret and secret not in text
+
+
+def test_ok_two_processes_sharing_a_multiproc_dir_report_their_sum(tmp_path: Path) -> None:
+    """Two `gitward serve` processes on one database and one PROMETHEUS_MULTIPROC_DIR
+    (what a supervisor running several processes on one machine does): a scrape of
+    either counts the clones served by both."""
+    shared = tmp_path / "prometheus"
+    shared.mkdir()
+    env = {**server_env(), "PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    data = tmp_path / "data"
+    first = Server(data, env).start()
+    try:
+        second = Server(data, env).start()
+        try:
+            settings = Settings(data_dir=data, hostname=HOSTNAME, ssh_port=first.port)
+            admin = open_context(settings)
+            accounts.create_user(admin, "mp-alice")
+            repositories.create_repo(admin, "mp-alice/app")
+            alice = _client(first, tmp_path / "alice")
+            accounts.add_key(admin, "mp-alice", Path(f"{alice.key}.pub").read_bytes())
+            admin.engine.dispose()
+            assert alice.clone("mp-alice/app").code == 0
+            assert alice.clone("mp-alice/app", "again").code == 0
+            alice.server = second
+            assert alice.clone("mp-alice/app", "third").code == 0
+            for srv in (first, second):
+                m = scrape(srv)
+                ok = {"service": "git-upload-pack", "outcome": "ok"}
+                assert value(m, "gitward_git_operations_total", **ok) == 3
+                assert value(m, "gitward_ssh_connections_accepted_total") == 3
+        finally:
+            second.stop()
+    finally:
+        first.stop()
