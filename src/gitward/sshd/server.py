@@ -162,14 +162,21 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         if signed:
             problem = self._signature_problem(key_data, msg, signature)
             if problem is not None:
+                reason, _, detail = problem.partition(" ")
+                # The fields of services/ssh_access.py's ssh.auth events.
                 log.info(
                     "ssh_auth",
+                    action="ssh.auth",
+                    target="",
+                    actor="sshd",
                     outcome="denied",
                     peer=self.peer_address,
-                    ssh_user=username[:64],
-                    reason=problem,
+                    ssh_username=username[:64],
+                    signed=True,
+                    reason=reason,
+                    detail=detail.strip("()"),
                 )
-                metrics.auth_decision("denied", problem.split(" ", 1)[0])
+                metrics.auth_decision("denied", reason)
                 return self._fail()
         result = await asyncio.to_thread(
             ssh_access.authenticate,
