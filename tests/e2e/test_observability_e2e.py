@@ -21,11 +21,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from gitward.services import accounts, connector_repos, orgs, repositories
 from gitward.services.context import Context, open_context
 from gitward.services.managed_ca import create_managed_ca
+from gitward.services.passwords import set_password
 from gitward.services.tokens import create_token
 from gitward.settings import Settings
 from gitward.store.db import transaction
 from gitward.store.queries import audit
 from tests.e2e.harness import HOSTNAME, Client, Server, keygen, log_problems, server_env
+from tests.web.conftest import PASSWORD, csrf_of
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +125,18 @@ def test_ok_metrics_logs_and_health_after_real_traffic(
     )
     assert issued.status_code in (200, 201), issued.text
 
+    # Web sign-ins: a wrong password, then the right one.
+    set_password(admin, "obs-alice", PASSWORD)
+    wrong = "wrong " + PASSWORD[::-1]
+    cookies = []
+    for password in (wrong, PASSWORD):
+        with httpx.Client(base_url=str(watched.http_url), timeout=30) as web:
+            page = web.get("/login")
+            form = {"csrf_token": csrf_of(page.text), "username": "obs-alice"}
+            web.post("/login", data={**form, "password": password})
+            cookies += [v for v in web.cookies.values() if len(v) > 16]
+    assert cookies  # the session and CSRF cookies: secrets too
+
     # A connector repository: the scheduler syncs it at once and fails (no key yet).
     connector_repos.add(admin, "git@github.example:obs/app.git", name="obs-app")
     wait_for(watched, "gitward_connector_syncs_total", 1, outcome="no_key")
@@ -217,9 +231,10 @@ def test_ok_metrics_logs_and_health_after_real_traffic(
     assert len(pushes) == 1 and pushes[0]["bytes_received"] > 1 << 20
     assert pushes[0]["exit_status"] == 0 and pushes[0]["actor"] == "obs-alice"
 
-    # Nothing secret: no private key, no token, no CA secret.
+    # Nothing secret: no private key, no token, no CA secret, no password, no cookie.
     text = watched.log()
-    secrets = [token, (watched.data_dir / "ca-secret").read_text().strip()]
+    secrets = [token, (watched.data_dir / "ca-secret").read_text().strip(), PASSWORD, wrong]
+    secrets += cookies
     for key in (alice.key, stranger.key):
         body = key.read_text().splitlines()[1:-1]
         secrets += [line for line in body if len(line) > 20]
