@@ -19,6 +19,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "GITWARD_CONFIG",
         "GITWARD_DATABASE_URL",
         "GITWARD_MAX_AUTH_TRIES",
+        "GITWARD_LOG_FORMAT",
+        "GITWARD_METRICS_PORT",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -87,3 +89,21 @@ def test_ok_proxy_trust_lists_take_cidrs_and_addresses() -> None:
 def test_fail_proxy_trust_list_that_is_not_cidrs(name: str) -> None:
     with pytest.raises(ConfigurationError, match=f"invalid setting {name}.*'lb.example.com'"):
         load_settings({name: "10.0.0.5, lb.example.com"})
+
+
+def test_ok_log_format_and_metrics_address_from_each_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (load_settings().log_format, load_settings().metrics_port) == ("console", None)
+    monkeypatch.setenv("GITWARD_LOG_FORMAT", "json")
+    monkeypatch.setenv("GITWARD_METRICS_PORT", "9101")
+    s = load_settings()
+    assert (s.log_format, s.metrics_host, s.metrics_port) == ("json", "127.0.0.1", 9101)
+    s = load_settings({"log_format": "console", "metrics_host": "10.0.0.5"})
+    assert (s.log_format, s.metrics_host) == ("console", "10.0.0.5")
+
+
+def test_fail_log_format_must_be_console_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITWARD_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigurationError, match="invalid setting log_format"):
+        load_settings()

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +74,19 @@ class Settings(BaseSettings):
         default=3600, ge=0, description="Git locks and quarantines older than this go at start"
     )
     log_level: str = Field(default="info", description="debug, info, warning or error")
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="console (for people) or json (one object a line)"
+    )
+    # Monitoring (issue 11): /metrics on the HTTP listener unless metrics_port is set.
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address of the metrics listener (with metrics_port)"
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve /metrics on its own port instead of the HTTP listener",
+    )
     # The issuing service (managed CAs, POST /api/v1/ssh/certificates).
     ca_secret: SecretStr | None = Field(
         default=None, description="Secret that encrypts managed CA keys (prefer ca_secret_file)"

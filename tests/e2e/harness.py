@@ -43,6 +43,7 @@ def server_env(database_url: str | None = None, **settings: str) -> dict[str, st
 STARTED: list[Server] = []
 # What the server must never print, even when the test passed.
 _LOG_PROBLEM = re.compile(r"^Traceback \(most recent call last\)|Exception in callback|"
+                          r"\"Traceback \(most recent call last\)|"  # in a JSON log line
                           r"exception was never retrieved|was never awaited", re.MULTILINE)
 
 

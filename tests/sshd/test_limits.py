@@ -99,3 +99,13 @@ def test_ok_default_limits_admit_a_hundred_simultaneous_logins_from_one_address(
         assert limit.admits(held, draw=0.0)  # below `start`: no drop, whatever the dice
         assert per_source.admits("192.0.2.7")
         per_source.opened("192.0.2.7")
+
+
+def test_ok_penalties_in_force_count_the_addresses_refused_now() -> None:
+    box = PenaltyBox()
+    for _ in range(4):  # 20 s owed: over the 15 s threshold
+        box.penalise("192.0.2.1", 0.0)
+    box.penalise("192.0.2.2", 0.0)  # 5 s: charged, not refused
+    assert box.in_force(0.0) == 1
+    assert box.refuses("192.0.2.1", 0.0) and not box.refuses("192.0.2.2", 0.0)
+    assert box.in_force(6.0) == 0  # 14 s left: below the threshold again

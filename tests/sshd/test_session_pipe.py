@@ -24,6 +24,7 @@ from typing import Any
 import asyncssh
 
 from gitward.git.run import RunningService
+from gitward.metrics import GitTraffic
 from gitward.sshd.session import _pipe
 
 PAYLOAD = 8 * 1024 * 1024
@@ -75,6 +76,9 @@ class _NoAuth(asyncssh.SSHServer):
 
 Scenario = Callable[[asyncssh.SSHClientConnection], Awaitable[Any]]
 
+# The bytes each relayed session counted (gitward_git_*_bytes_total), newest last.
+TRAFFIC: list[GitTraffic] = []
+
 
 async def _with_server(
     code: str, scenario: Scenario, operation: str = "read"
@@ -87,7 +91,8 @@ async def _with_server(
 
     async def handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
         services.append(await _start_child(code, operation))
-        await _pipe(process, services[-1])
+        TRAFFIC.append(GitTraffic("git-upload-pack"))
+        assert await _pipe(process, services[-1], TRAFFIC[-1]) == services[-1].process.returncode
 
     server = await asyncssh.listen(
         "127.0.0.1",
@@ -121,6 +126,7 @@ def test_ok_every_stdout_byte_arrives_after_stderr_closed_early() -> None:
     (received, status), loop_errors, _ = asyncio.run(_with_server(WRITER, clone))
     assert received == PAYLOAD
     assert status == 3
+    assert (TRAFFIC[-1].sent, TRAFFIC[-1].received) == (PAYLOAD, 0)
     assert loop_errors == []
 
 
@@ -139,6 +145,8 @@ def test_ok_every_stdin_byte_reaches_a_slow_reader_before_eof() -> None:
 
     seen, loop_errors, _ = asyncio.run(_with_server(READER, pushes))
     assert seen == [want] * 4
+    assert [t.received for t in TRAFFIC[-4:]] == [PAYLOAD] * 4
+    assert [t.sent for t in TRAFFIC[-4:]] == [len(want)] * 4
     assert loop_errors == []
 
 

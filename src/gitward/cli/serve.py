@@ -12,6 +12,7 @@ from gitward import __version__
 from gitward.cli.common import handle_errors
 from gitward.cli.context import service_context, settings_options
 from gitward.errors import ConfigurationError
+from gitward.http.monitoring import MetricsServer
 from gitward.http.server import HttpServer
 from gitward.logging import configure_logging
 from gitward.services import signin
@@ -22,12 +23,14 @@ from gitward.settings import Settings
 from gitward.sshd.listener import SSHListener, start_ssh_server
 
 
-def _start_http(ctx: Context) -> tuple[HttpServer | None, str]:
+def _start_http(ctx: Context, ssh: SSHListener) -> tuple[HttpServer | None, str]:
     """The HTTP API and web UI, or why they are not running. A missing CA secret
     (PostgreSQL) disables the issuer only, and says so; a port that is taken stops the
     whole server."""
     try:
-        http = HttpServer(ctx, ctx.settings.http_host, ctx.settings.http_port)
+        http = HttpServer(
+            ctx, ctx.settings.http_host, ctx.settings.http_port, ssh_listening=ssh.listening
+        )
     except ConfigurationError as exc:
         return None, f"not started: {exc.message}"
     http.start()
@@ -89,10 +92,15 @@ async def _run(ctx: Context) -> None:
         loop.add_signal_handler(sig, stop.set)
     ssh = await start_ssh_server(ctx, ctx.settings.ssh_host, ctx.settings.ssh_port)
     http: HttpServer | None = None
+    metrics_server: MetricsServer | None = None
     scheduler: ConnectorScheduler | None = None
     try:
         # After SSH: the issuing API tells clients the SSH port actually bound.
-        http, http_line = _start_http(ssh.ctx)
+        http, http_line = _start_http(ssh.ctx, ssh)
+        if ctx.settings.metrics_port is not None:
+            metrics_server = MetricsServer(ssh.ctx)
+            metrics_server.start()
+            http_line += f"\n  metrics        : {metrics_server.url}"
         if ctx.settings.connector_schedule:
             scheduler = ConnectorScheduler(ssh.ctx)
             scheduler.start()
@@ -107,6 +115,8 @@ async def _run(ctx: Context) -> None:
         await ssh.close()
         if http is not None:
             await asyncio.to_thread(http.stop)
+        if metrics_server is not None:
+            await asyncio.to_thread(metrics_server.stop)
     click.echo("stopped")
 
 
@@ -140,5 +150,5 @@ def _setting_flags(func: Callable[..., None]) -> Callable[..., None]:
 def serve(**flags: str | None) -> None:
     """Run Gitward on the configured data directory and database."""
     ctx = service_context(flags)
-    configure_logging(ctx.settings.log_level)
+    configure_logging(ctx.settings.log_level, json=ctx.settings.log_format == "json")
     asyncio.run(_run(ctx))

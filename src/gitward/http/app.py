@@ -13,11 +13,13 @@ handlers call the synchronous services in the thread pool.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, FastAPI
 
 from gitward import __version__
 from gitward.errors import ConfigurationError
-from gitward.http import errors
+from gitward.http import errors, monitoring
 from gitward.http.api import certificates, connector
 from gitward.services.context import Context
 from gitward.services.issuing import Issuer
@@ -25,7 +27,9 @@ from gitward.services.issuing import Issuer
 API_PREFIX = "/api/v1"
 
 
-def create_app(ctx: Context) -> FastAPI:
+def create_app(ctx: Context, *, ssh_listening: Callable[[], bool] | None = None) -> FastAPI:
+    """``ssh_listening``: whether this process's SSH listener accepts connections, for
+    /readyz (None: not ready, there is none)."""
     issuer, disabled = _issuer(ctx)
     app = FastAPI(
         title="Gitward API",
@@ -44,6 +48,7 @@ def create_app(ctx: Context) -> FastAPI:
     api.include_router(connector.router)
     _include_admin_api(api)
     app.include_router(api)
+    monitoring.install(app, ctx, ssh_listening)
     errors.install(app)
     _install_web(app)
     return app

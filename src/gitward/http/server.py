@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 
 import uvicorn
 
@@ -21,8 +22,15 @@ from gitward.services.context import Context
 
 
 class HttpServer:
-    def __init__(self, ctx: Context, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._app = create_app(ctx)
+    def __init__(
+        self,
+        ctx: Context,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssh_listening: Callable[[], bool] | None = None,
+    ) -> None:
+        self._app = create_app(ctx, ssh_listening=ssh_listening)
         self._ctx = ctx
         self._host = host
         self._port = port
@@ -72,6 +80,7 @@ class HttpServer:
         config = uvicorn.Config(
             self._app,
             log_level="warning",
+            log_config=None,  # its records go to the root logger (gitward/logging.py)
             lifespan="off",
             access_log=False,
             server_header=False,

@@ -31,6 +31,7 @@ from typing import Final, Protocol
 
 import structlog
 
+from gitward import metrics
 from gitward.connector.failures import FailureKind, FixFacts, classify, fix_for, org_url_in
 from gitward.connector.host_keys import PinStatus, decide
 from gitward.connector.schedule import next_attempt
@@ -370,6 +371,7 @@ def sync_targets(
         ]
         for target, result in zip(targets, results, strict=True):
             _record(ctx, target, who, result, claimed=False)
+            metrics.connector_sync_finished(result.failure or "other")
             watcher.finished(result)
         return results
     shown = keys.active or keys.pending
@@ -417,6 +419,7 @@ def _sync_one(
         raise
     result = dataclasses.replace(result, seconds=time.monotonic() - clock)
     _record(ctx, target, owner, result, claimed=True, started=started)
+    metrics.connector_sync_finished("ok" if result.ok else result.failure or "other")
     watcher.finished(result)
     return result
 

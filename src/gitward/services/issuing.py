@@ -30,6 +30,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Final
 
+from gitward import metrics
 from gitward.ca.certificate import Certificate
 from gitward.ca.sign import (
     CertificateRequest,
@@ -186,7 +187,9 @@ class Issuer:
         now = self.ctx.now()
         with transaction(self.ctx.engine) as session:
             caller = tokens.authenticate(session, token, now, tokens.SCOPE_ISSUE)
-            return self._issue(session, caller.user, caller.token.id, request, now)
+            result = self._issue(session, caller.user, caller.token.id, request, now)
+        metrics.certificate_issued(result.organization, result.issued.ca_fingerprint)
+        return result
 
     def issue_as(self, user_id: int, request: IssueRequest) -> IssueResult:
         """Issue for a user signed in to the web UI (no token: the browser session is the
@@ -196,7 +199,9 @@ class Issuer:
             user = accounts.user_by_id(session, user_id)
             if user is None or user.suspended:
                 raise PermissionDenied("your account is suspended", cause=f"user {user_id}")
-            return self._issue(session, user, None, request, now)
+            result = self._issue(session, user, None, request, now)
+        metrics.certificate_issued(result.organization, result.issued.ca_fingerprint)
+        return result
 
     def _issue(
         self,

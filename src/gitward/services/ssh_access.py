@@ -15,9 +15,11 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
+from gitward import metrics
 from gitward.access import messages
 from gitward.access.decide import authorize, parse_ssh_username
 from gitward.access.decision import Decision, Reason, deny
@@ -76,15 +78,20 @@ def authenticate(
     transport calls this again for the signed attempt, never reusing an earlier answer.
     """
     now = ctx.now()
+    event: dict[str, Any] | None = None
     try:
         with transaction(ctx.engine) as session:
             result = _decide_auth(ctx, session, ssh_username, key_blob, peer, now, signed)
             if signed or not result.accepted:
-                _audit_auth(ctx, session, result, ssh_username, peer, signed)
-            return result
+                event = _audit_auth(ctx, session, result, ssh_username, peer, signed)
     except GitwardError as exc:
         log.error("auth_failed_closed", cause=exc.cause, peer=peer, ssh_user=ssh_username)
+        metrics.auth_decision("denied", Reason.INTERNAL_ERROR.value)
         return AuthResult(False, deny(Reason.INTERNAL_ERROR, messages.CERT_REFUSED, exc.cause))
+    if event is not None:  # committed: the decision is in the audit trail
+        log.info("ssh_auth", **event)
+        metrics.auth_decision(event["outcome"], event["reason"])
+    return result
 
 
 def _decide_auth(
@@ -246,30 +253,28 @@ def _audit_auth(
     ssh_username: str,
     peer: str,
     signed: bool,
-) -> None:
+) -> dict[str, Any]:
+    """Record the decision; returns the event's fields, for the log line written once the
+    transaction has committed."""
     decision = result.refusal or result.decision
     outcome = "ok" if result.accepted and result.refusal is None else "denied"
+    detail = {
+        "ssh_username": ssh_username[:64],
+        "signed": signed,
+        "reason": decision.reason.value,
+        "detail": decision.detail,
+    }
     ctx.audit(
-        session,
-        "ssh.auth",
-        result.label,
-        outcome=outcome,
-        peer=peer,
-        actor="sshd",
-        ssh_username=ssh_username[:64],
-        signed=signed,
-        reason=decision.reason.value,
-        detail=decision.detail,
+        session, "ssh.auth", result.label, outcome=outcome, peer=peer, actor="sshd", **detail
     )
-    log.info(
-        "ssh_auth",
-        outcome=outcome,
-        peer=peer,
-        ssh_user=ssh_username[:64],
-        credential=result.label,
-        reason=decision.reason.value,
-        detail=decision.detail,
-    )
+    return {
+        "action": "ssh.auth",
+        "target": result.label,
+        "actor": "sshd",
+        "outcome": outcome,
+        "peer": peer,
+        **detail,
+    }
 
 
 @dataclass(frozen=True)
@@ -299,18 +304,30 @@ def authorize_command(
         command = parse_git_command(command_line)
     except GitwardError as exc:
         result = CommandResult(deny(Reason.INVALID_COMMAND, exc.message, exc.cause))
-        _log_command(ctx, None, result, ssh_username, peer, who)
+        log.info(
+            "git_command",
+            action=None,
+            target=None,
+            actor=who,
+            outcome="denied",
+            peer=peer,
+            ssh_username=ssh_username[:64],
+            credential=label,
+            reason=result.decision.reason.value,
+            detail=result.decision.detail,
+        )
         return result
     try:
         with transaction(ctx.engine) as session:
             result = _decide_command(ctx, session, credential, ssh_username, command)
-            _audit_command(
+            event = _audit_command(
                 ctx, session, command, result, credential, ssh_username, peer, who, label
             )
-            return result
     except GitwardError as exc:
         log.error("authorize_failed_closed", cause=exc.cause, peer=peer)
         return CommandResult(deny(Reason.INTERNAL_ERROR, messages.REPOSITORY_NOT_FOUND, exc.cause))
+    log.info("git_command", **event)  # committed: the decision is in the audit trail
+    return result
 
 
 def _decide_command(
@@ -376,48 +393,27 @@ def _audit_command(
     peer: str,
     who: str,
     label: str,
-) -> None:
-    outcome = "ok" if result.decision.allowed else "denied"
-    audit.append_event(
-        session,
-        at=ctx.now(),
-        actor=who,
-        action=command.service,
-        target=command.repo_path,
-        outcome=outcome,
-        peer=peer,
-        detail={
-            "ssh_username": ssh_username[:64],
-            "credential": label,
-            "reason": result.decision.reason.value,
-            "detail": result.decision.detail,
-        },
-        user_id=None if isinstance(credential, DeployKeyCredential) else credential.user.id,
-        organization_id=result.organization_id,
-        credential_kind=credential_kind(credential),
-    )
-    _log_command(ctx, command, result, ssh_username, peer, who)
-
-
-def _log_command(
-    ctx: Context,
-    command: GitCommand | None,
-    result: CommandResult,
-    ssh_username: str,
-    peer: str,
-    who: str,
-) -> None:
-    log.info(
-        "git_command",
-        outcome="ok" if result.decision.allowed else "denied",
-        peer=peer,
-        ssh_user=ssh_username[:64],
-        credential=who,
-        service=command.service if command else None,
-        repo=command.repo_path if command else None,
-        reason=result.decision.reason.value,
-        detail=result.decision.detail,
-    )
+) -> dict[str, Any]:
+    """Record the decision; returns the event's fields, for the log line written once the
+    transaction has committed."""
+    fields: dict[str, Any] = {
+        "actor": who,
+        "action": command.service,
+        "target": command.repo_path,
+        "outcome": "ok" if result.decision.allowed else "denied",
+        "peer": peer,
+        "user_id": None if isinstance(credential, DeployKeyCredential) else credential.user.id,
+        "organization_id": result.organization_id,
+        "credential_kind": credential_kind(credential),
+    }
+    detail = {
+        "ssh_username": ssh_username[:64],
+        "credential": label,
+        "reason": result.decision.reason.value,
+        "detail": result.decision.detail,
+    }
+    audit.append_event(session, at=ctx.now(), detail=detail, **fields)
+    return {**fields, **detail}
 
 
 def deploy_key_repository(ctx: Context, repo_id: int) -> str:

@@ -138,6 +138,10 @@ class PenaltyBox:
         if len(self._until) > 65536:  # bound memory under a flood of sources
             self._until = {p: t for p, t in self._until.items() if t > now}
 
+    def in_force(self, now: float) -> int:
+        """How many addresses are refused now (they owe more than ``threshold``)."""
+        return sum(1 for until in self._until.values() if until - now > self.threshold)
+
     def refuses(self, peer: str, now: float) -> bool:
         until = self._until.get(peer)
         if until is None:

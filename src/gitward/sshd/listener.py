@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncssh
 import structlog
 
+from gitward import metrics
 from gitward.errors import ConfigurationError
 from gitward.git.repos import sweep_stale
 from gitward.services.context import Context
@@ -35,6 +36,11 @@ class SSHListener:
     state: ServerState
     host_key_fingerprints: list[str]
     ctx: Context  # with the port actually bound
+    reporter: asyncio.Task[None] | None = None  # the gauges of gitward/metrics.py
+
+    def listening(self) -> bool:
+        """Accepting connections (for /readyz); False once closing."""
+        return self.server.is_serving()
 
     @property
     def port(self) -> int:
@@ -42,6 +48,8 @@ class SSHListener:
         return port
 
     async def close(self) -> None:
+        if self.reporter is not None:
+            self.reporter.cancel()
         self.server.close()
         for conn in list(self.state.connections):
             conn.abort()
@@ -129,4 +137,20 @@ async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
     )
     if trusted:
         log.info("proxy_protocol", trusted=settings.proxy_protocol_trusted)
-    return SSHListener(server, state, fingerprints(host_keys), ctx)
+    listener = SSHListener(server, state, fingerprints(host_keys), ctx)
+    listener.reporter = asyncio.create_task(_report_gauges(state))
+    return listener
+
+
+GAUGE_INTERVAL = 1.0
+
+
+async def _report_gauges(state: ServerState) -> None:
+    """This listener's unauthenticated connections and penalised sources, once a second
+    (a scrape may be answered by another process: the values are pushed, not pulled)."""
+    while True:
+        metrics.ssh_gauges(
+            unauthenticated=state.unauthenticated,
+            penalized=state.penalties.in_force(time.monotonic()),
+        )
+        await asyncio.sleep(GAUGE_INTERVAL)

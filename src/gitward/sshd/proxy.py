@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import structlog
 
+from gitward import metrics
 from gitward.proxy_protocol import MAX_HEADER, ProxyProtocolError, parse
 from gitward.sshd.limits import Network, contains
 
@@ -113,6 +114,7 @@ class ProxyGate(asyncio.Protocol):
         self._stop_timer()
         if self._transport is not None:
             log.warning(event, proxy=self._peer, cause=cause)
+            metrics.connection_refused(metrics.REFUSED_PROXY_HEADER)
             self._transport.abort()
             self._transport = None
 

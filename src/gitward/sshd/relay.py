@@ -84,8 +84,15 @@ async def write_fd(fd: int, data: bytes) -> None:
             await _until(fd, loop.add_writer, loop.remove_writer)
 
 
-async def client_to_git(stdin: asyncssh.SSHReader[bytes], fd: int) -> None:
-    """Copy the client's data into git's stdin until the client's EOF; owns ``fd``."""
+def _uncounted(size: int) -> None:
+    pass
+
+
+async def client_to_git(
+    stdin: asyncssh.SSHReader[bytes], fd: int, counted: Callable[[int], None] = _uncounted
+) -> None:
+    """Copy the client's data into git's stdin until the client's EOF; owns ``fd``.
+    ``counted`` is told the size of each piece git took."""
     try:
         while True:
             try:
@@ -98,12 +105,16 @@ async def client_to_git(stdin: asyncssh.SSHReader[bytes], fd: int) -> None:
                 await write_fd(fd, data)
             except OSError:
                 return  # git closed its stdin (it has finished or failed); drop the rest
+            counted(len(data))
     finally:
         os.close(fd)
 
 
-async def git_to_client(fd: int, out: asyncssh.SSHWriter[bytes]) -> None:
-    """Copy git's output to the channel until git closes it; owns ``fd``."""
+async def git_to_client(
+    fd: int, out: asyncssh.SSHWriter[bytes], counted: Callable[[int], None] = _uncounted
+) -> None:
+    """Copy git's output to the channel until git closes it; owns ``fd``. ``counted`` is
+    told the size of each piece handed to the channel."""
     connected = True
     try:
         while data := await read_fd(fd):
@@ -111,6 +122,7 @@ async def git_to_client(fd: int, out: asyncssh.SSHWriter[bytes]) -> None:
                 continue
             try:
                 out.write(data)
+                counted(len(data))
                 await out.drain()
             except (asyncssh.Error, OSError):
                 connected = False  # keep reading: git must not die of SIGPIPE

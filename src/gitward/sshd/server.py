@@ -35,6 +35,7 @@ from asyncssh.constants import MSG_IGNORE
 from asyncssh.packet import SSHPacketLogger, String
 from asyncssh.public_key import decode_ssh_public_key
 
+from gitward import metrics
 from gitward.access.identity import signature_algorithm_allowed
 from gitward.ca.certificate import is_certificate_blob, parse_certificate
 from gitward.errors import GitwardError
@@ -97,21 +98,23 @@ class GitwardConnection(asyncssh.SSHServerConnection):
             self.set_extra_info(peername=self.proxied_client, proxy_peername=peer)
         else:
             self.peer_address = str(peer[0]) if peer else ""
-        state, now = self.gitward_state, time.monotonic()
-        if (
-            state.penalties.refuses(self.peer_address, now)
-            or not state.source_startups.admits(self.peer_address)
-            or not state.startup_limit.admits(state.unauthenticated, random.random())
-        ):
+        refused = self._refusal()
+        state = self.gitward_state
+        if refused is not None:
             self._refused = True
+            metrics.connection_refused(refused)
             log.warning(
-                "connection_refused", peer=self.peer_address, unauthenticated=state.unauthenticated
+                "connection_refused",
+                peer=self.peer_address,
+                reason=refused,
+                unauthenticated=state.unauthenticated,
             )
             if isinstance(transport, asyncio.Transport):
                 transport.abort()
             else:
                 transport.close()
             return
+        metrics.connection_accepted()
         state.unauthenticated += 1
         state.source_startups.opened(self.peer_address)
         state.connections.add(self)
@@ -129,9 +132,21 @@ class GitwardConnection(asyncssh.SSHServerConnection):
             if looks_like_proxy(data):
                 # A load balancer we do not trust, or a client posing as one.
                 log.warning("proxy_header_untrusted", peer=self.peer_address)
+                metrics.connection_refused(metrics.REFUSED_PROXY_HEADER)
                 self.abort()
                 return
         super().data_received(data, datatype)
+
+    def _refusal(self) -> str | None:
+        """Why this connection is dropped before the handshake (a metrics reason), if it is."""
+        state, peer = self.gitward_state, self.peer_address
+        if state.penalties.refuses(peer, time.monotonic()):
+            return metrics.REFUSED_PENALTY
+        if not state.source_startups.admits(peer):
+            return metrics.REFUSED_PER_SOURCE
+        if not state.startup_limit.admits(state.unauthenticated, random.random()):
+            return metrics.REFUSED_MAX_STARTUPS
+        return None
 
     def connection_lost(self, exc: Exception | None = None) -> None:
         if self._refused:
@@ -180,13 +195,21 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         if signed:
             problem = self._signature_problem(key_data, msg, signature)
             if problem is not None:
+                reason, _, detail = problem.partition(" ")
+                # The fields of services/ssh_access.py's ssh.auth events.
                 log.info(
                     "ssh_auth",
+                    action="ssh.auth",
+                    target="",
+                    actor="sshd",
                     outcome="denied",
                     peer=self.peer_address,
-                    ssh_user=username[:64],
-                    reason=problem,
+                    ssh_username=username[:64],
+                    signed=True,
+                    reason=reason,
+                    detail=detail.strip("()"),
                 )
+                metrics.auth_decision("denied", reason)
                 return self._fail()
         result = await asyncio.to_thread(
             ssh_access.authenticate,

@@ -15,6 +15,7 @@ import signal
 import asyncssh
 import structlog
 
+from gitward import metrics
 from gitward.access.facts import DeployKeyCredential
 from gitward.errors import GitwardError
 from gitward.git import run
@@ -83,11 +84,39 @@ async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]
         label=identity.label,
     )
     if not result.decision.allowed or result.command is None or result.repo_dir is None:
+        metrics.git_operation_denied(result.command.service if result.command else "invalid")
         await _refuse(process, result.decision.message or "Repository not found.")
         return
     env = run.git_environment(process.env.get("GIT_PROTOCOL"), home=ctx.settings.data_dir)
-    service = await run.start_service(result.command, result.repo_dir, env)
-    await _pipe(process, service)
+    traffic = metrics.GitTraffic(result.command.service)
+    status: int | None = None
+    try:
+        service = await run.start_service(result.command, result.repo_dir, env)
+        status = await _pipe(process, service, traffic)
+    finally:
+        _finished(conn, result.command.repo_path, traffic, status)
+
+
+def _finished(
+    conn: GitwardConnection, repo: str, traffic: metrics.GitTraffic, status: int | None
+) -> None:
+    """One metric and one log line per git operation that ran (``status`` None: it was
+    interrupted)."""
+    outcome = "ok" if status == 0 else "failed"
+    seconds = traffic.seconds
+    metrics.git_operation_finished(traffic.service, outcome, seconds)
+    log.info(
+        "git_operation_finished",
+        action=traffic.service,
+        target=repo,
+        actor=_who(conn),
+        peer=conn.peer_address,
+        outcome=outcome,
+        exit_status=status,
+        seconds=round(seconds, 3),
+        bytes_sent=traffic.sent,
+        bytes_received=traffic.received,
+    )
 
 
 async def _greet(
@@ -142,14 +171,21 @@ async def _login_link(
     await _finish(process, 0)
 
 
-async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> None:
-    """Relay between the channel and git until git exits and its output is delivered."""
+async def _pipe(
+    process: asyncssh.SSHServerProcess[bytes],
+    service: run.RunningService,
+    traffic: metrics.GitTraffic,
+) -> int:
+    """Relay between the channel and git until git exits and its output is delivered;
+    git's exit status (negative: the signal that ended it)."""
     for fd in (service.stdin_fd, service.stdout_fd, service.stderr_fd):
         relay.prepare(fd)
-    feed = asyncio.create_task(relay.client_to_git(process.stdin, service.stdin_fd))
+    feed = asyncio.create_task(
+        relay.client_to_git(process.stdin, service.stdin_fd, traffic.count_received)
+    )
     output = asyncio.gather(
-        relay.git_to_client(service.stdout_fd, process.stdout),
-        relay.git_to_client(service.stderr_fd, process.stderr),
+        relay.git_to_client(service.stdout_fd, process.stdout, traffic.count_sent),
+        relay.git_to_client(service.stderr_fd, process.stderr, traffic.count_sent),
     )
     try:
         status = await _wait_git(process, service)
@@ -165,8 +201,9 @@ async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningS
         with contextlib.suppress(asyncssh.Error, OSError):
             process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
             await process.wait_closed()
-        return
+        return status
     await _finish(process, status)
+    return status
 
 
 async def _wait_git(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> int:
