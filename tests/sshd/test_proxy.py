@@ -8,9 +8,13 @@ import struct
 
 import pytest
 
+from gitward import metrics
 from gitward.proxy_protocol import V2_SIGNATURE
 from gitward.sshd.limits import parse_networks
 from gitward.sshd.proxy import ProxyGate
+from tests.test_metrics import read
+
+REFUSED = "gitward_ssh_connections_refused_total"
 
 BANNER = b"SSH-2.0-OpenSSH_9.2p1\r\n"
 V2_LOCAL = V2_SIGNATURE + b"\x20\x00\x00\x00"
@@ -89,9 +93,12 @@ def test_ok_trusted_local_header_keeps_the_balancers_address() -> None:
     ],
 )
 def test_fail_trusted_peer_without_a_valid_header_is_dropped(send: bytes) -> None:
+    before = read(metrics.exposition().decode(), REFUSED, reason="proxy_header")
     events, received = run("127.0.0.0/8", send)
     assert events == []
     assert received == b""
+    # An operator sees the drops on the refused-connections counter.
+    assert read(metrics.exposition().decode(), REFUSED, reason="proxy_header") == before + 1
 
 
 def test_fail_trusted_peer_that_stays_silent_is_dropped_after_the_timeout() -> None:
