@@ -21,10 +21,22 @@ from gitward.services.context import Context
 
 
 class HttpServer:
-    def __init__(self, ctx: Context, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        reuse_port: bool = False,
+        grace: float | None = None,
+    ) -> None:
         self._app = create_app(ctx)
         self._host = host
         self._port = port
+        # reuse_port: several `serve` workers share the port (SO_REUSEPORT); grace: how
+        # long stop() lets requests in flight finish (None: as long as they take).
+        self._reuse_port = reuse_port
+        self._grace = grace
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -54,6 +66,8 @@ class HttpServer:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((self._host, self._port))
         except OSError as exc:
             sock.close()
@@ -70,6 +84,7 @@ class HttpServer:
             access_log=False,
             server_header=False,
             proxy_headers=False,
+            timeout_graceful_shutdown=None if self._grace is None else int(self._grace),
         )
         self._server = uvicorn.Server(config)
         ready = threading.Event()

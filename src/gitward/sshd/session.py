@@ -55,9 +55,26 @@ def _who(conn: GitwardConnection) -> str:
     return credential.user.username
 
 
+# What a session opened during a stop, or a git operation stopped by one, is told.
+RESTARTING = "Gitward is restarting; try again in a moment."
+STOPPED = "Gitward stopped this operation (it is restarting); try again in a moment."
+
+
 async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]) -> None:
     conn = process.get_extra_info("connection")
     assert isinstance(conn, GitwardConnection) and conn.identity is not None
+    operations = conn.gitward_state.operations
+    if operations.stopping:
+        await _refuse(process, RESTARTING)
+        return
+    with operations.session():
+        await _session(ctx, process, conn)
+
+
+async def _session(
+    ctx: Context, process: asyncssh.SSHServerProcess[bytes], conn: GitwardConnection
+) -> None:
+    assert conn.identity is not None
     identity = conn.identity
     if process.subsystem:
         await _refuse(process, "Gitward does not provide subsystems.")
@@ -86,8 +103,13 @@ async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]
         await _refuse(process, result.decision.message or "Repository not found.")
         return
     env = run.git_environment(process.env.get("GIT_PROTOCOL"), home=ctx.settings.data_dir)
+    operations = conn.gitward_state.operations
+    if operations.stopping:  # the stop began while the command was authorized
+        await _refuse(process, RESTARTING)
+        return
     service = await run.start_service(result.command, result.repo_dir, env)
-    await _pipe(process, service)
+    with operations.git(service.process):
+        await _pipe(process, service, operations.terminated)
 
 
 async def _greet(
@@ -142,8 +164,13 @@ async def _login_link(
     await _finish(process, 0)
 
 
-async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningService) -> None:
-    """Relay between the channel and git until git exits and its output is delivered."""
+async def _pipe(
+    process: asyncssh.SSHServerProcess[bytes],
+    service: run.RunningService,
+    terminated: set[int] | None = None,
+) -> None:
+    """Relay between the channel and git until git exits and its output is delivered.
+    ``terminated``: the pids a stop ended, whose client is told so."""
     for fd in (service.stdin_fd, service.stdout_fd, service.stderr_fd):
         relay.prepare(fd)
     feed = asyncio.create_task(relay.client_to_git(process.stdin, service.stdin_fd))
@@ -161,6 +188,11 @@ async def _pipe(process: asyncssh.SSHServerProcess[bytes], service: run.RunningS
     finally:
         feed.cancel()
         await asyncio.gather(feed, output, return_exceptions=True)
+    if status < 0 and terminated is not None and service.process.pid in terminated:
+        terminated.discard(service.process.pid)
+        log.warning("git_stopped_by_shutdown", pid=service.process.pid, operation=service.operation)
+        await _refuse(process, STOPPED)
+        return
     if status < 0:
         with contextlib.suppress(asyncssh.Error, OSError):
             process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
