@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 
 import asyncssh
 import structlog
@@ -21,6 +22,7 @@ from gitward.git import run
 from gitward.services import signin, ssh_access
 from gitward.services.context import Context
 from gitward.sshd import relay
+from gitward.sshd.drain import Operations
 from gitward.sshd.server import GitwardConnection
 
 log = structlog.get_logger("gitward.sshd")
@@ -108,8 +110,7 @@ async def _session(
         await _refuse(process, RESTARTING)
         return
     service = await run.start_service(result.command, result.repo_dir, env)
-    with operations.git(service.process):
-        await _pipe(process, service, operations.terminated)
+    await _pipe(process, service, operations)
 
 
 async def _greet(
@@ -164,13 +165,31 @@ async def _login_link(
     await _finish(process, 0)
 
 
+def _abandon(
+    process: asyncssh.SSHServerProcess[bytes], service: run.RunningService, feed: asyncio.Task[None]
+) -> Callable[[], None]:
+    """What a stop past its grace does to this operation (sshd/drain.py): tell the client,
+    then end a push's input (receive-pack fails it and removes its quarantine) or stop a
+    read."""
+
+    def abandon() -> None:
+        with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
+            process.stderr.write(f"ERROR: {STOPPED}\n".encode())
+        if service.operation == "write":
+            feed.cancel()  # client_to_git closes git's stdin
+        elif service.process.returncode is None:
+            service.process.terminate()
+
+    return abandon
+
+
 async def _pipe(
     process: asyncssh.SSHServerProcess[bytes],
     service: run.RunningService,
-    terminated: set[int] | None = None,
+    operations: Operations | None = None,
 ) -> None:
-    """Relay between the channel and git until git exits and its output is delivered.
-    ``terminated``: the pids a stop ended, whose client is told so."""
+    """Relay between the channel and git until git exits and its output is delivered;
+    registered with ``operations`` (a graceful stop waits for it) while it runs."""
     for fd in (service.stdin_fd, service.stdout_fd, service.stderr_fd):
         relay.prepare(fd)
     feed = asyncio.create_task(relay.client_to_git(process.stdin, service.stdin_fd))
@@ -178,8 +197,10 @@ async def _pipe(
         relay.git_to_client(service.stdout_fd, process.stdout),
         relay.git_to_client(service.stderr_fd, process.stderr),
     )
+    operations = operations or Operations()
     try:
-        status = await _wait_git(process, service)
+        with operations.git(service.process, _abandon(process, service, feed)):
+            status = await _wait_git(process, service)
         await output  # git's last words, up to its pipes' end of file
     except BaseException:
         if service.process.returncode is None:
@@ -188,11 +209,17 @@ async def _pipe(
     finally:
         feed.cancel()
         await asyncio.gather(feed, output, return_exceptions=True)
-    if status < 0 and terminated is not None and service.process.pid in terminated:
-        terminated.discard(service.process.pid)
-        log.warning("git_stopped_by_shutdown", pid=service.process.pid, operation=service.operation)
-        await _refuse(process, STOPPED)
-        return
+    if service.process.pid in operations.abandoned:
+        operations.abandoned.discard(service.process.pid)
+        log.warning(
+            "git_stopped_by_shutdown",
+            pid=service.process.pid,
+            operation=service.operation,
+            status=status,
+        )
+        if status != 0:  # the client has been told why
+            await _finish(process, status if status > 0 else 128)
+            return
     if status < 0:
         with contextlib.suppress(asyncssh.Error, OSError):
             process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
