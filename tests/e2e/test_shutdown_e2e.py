@@ -139,7 +139,7 @@ def test_ok_push_in_flight_during_a_stop_lands(
     time.sleep(0.5)
     assert push.poll() is None, "the push should still be running while the server drains"
     assert _refused(server.port), "a new connection during the drain was accepted"
-    out, err = push.communicate(timeout=120)
+    _, err = push.communicate(timeout=120)
     assert push.returncode == 0, err.decode(errors="replace")
     assert _exit_status(server, 30) == 0
     assert_server_holds(server, REPO, new)
@@ -156,7 +156,7 @@ def test_refused_push_past_the_grace_leaves_nothing_half_written(
     assert server.process is not None
     started_at = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
-    out, err = push.communicate(timeout=60)
+    _, err = push.communicate(timeout=60)
     text = err.decode(errors="replace")
     assert push.returncode != 0, text
     assert "ERROR: Gitward stopped this operation (it is restarting)" in text

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from gitward.services import accounts, repositories
-from gitward.services.context import Context, open_context
+from gitward.services.context import open_context
 from gitward.settings import Settings
 from tests.e2e.harness import GITWARD, HOSTNAME, Client, Server, keygen, server_env
 from tests.e2e.transfers import Shape, assert_clone_matches, commit_shape, new_work_tree
