@@ -29,7 +29,7 @@ def alternate(servers: list[Server], rep: int) -> list[Server]:
 
 
 def settle(server: Server) -> None:
-    left = procs.wait_reaped(server.pid, timeout=15, keep=1 if server.helper_root else 0)
+    left = procs.wait_reaped(server.pid, timeout=15, keep=server.resident_children)
     if left:
         print(f"  note: {server.name} still has {left} child processes")
 
