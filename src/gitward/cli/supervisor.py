@@ -47,7 +47,7 @@ from gitward.sshd.listener import sweep_git_state
 
 log = structlog.get_logger("gitward.serve")
 
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = 120.0  # a loaded machine takes its time to start an interpreter
 # A worker that dies sooner than this after starting is restarted only after a back-off,
 # doubling up to MAX_BACKOFF, so that a crash at start does not spin.
 STABLE_SECONDS = 10.0

@@ -10,6 +10,7 @@ reaches its end (the supervisor is gone). Its log lines carry ``worker=INDEX``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -28,7 +29,8 @@ from gitward.store.db import make_engine
 
 def _ready(http_line: str, http_port: int | None) -> None:
     message = json.dumps({"http_line": http_line, "http_port": http_port}) + "\n"
-    os.write(1, message.encode())
+    with contextlib.suppress(BrokenPipeError):  # the supervisor is gone: stdin tells us too
+        os.write(1, message.encode())
     # Nothing else goes to stdout: the supervisor stops reading it.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
