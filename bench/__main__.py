@@ -52,6 +52,9 @@ def parse_args() -> argparse.Namespace:
         "--workers-levels", default="200", help="simultaneous clones in the workers phase"
     )
     p.add_argument("--workers-reps", type=int, default=3)
+    p.add_argument(
+        "--workers-profile", action="store_true", help="profile the workers phase (py-spy)"
+    )
     p.add_argument("--push-reps", type=int, default=4, help="large pushes per server and cipher")
     p.add_argument("--push-sequential", type=int, default=100)
     p.add_argument("--push-simultaneous", type=int, default=50)
@@ -290,7 +293,9 @@ def main() -> int:
             wl = [int(x) for x in args.workers_levels.split(",")]
             return workers.run(openssh, gw_data, clients["ed25519"], home / "known_hosts",
                                servers, run_dir, repo="acme/small", levels=wl,
-                               reps=args.workers_reps)  # fmt: skip
+                               reps=args.workers_reps,
+                               profile_dir=HERE / "profiles" if "profile" in phases
+                               or args.workers_profile else None)  # fmt: skip
 
         phase("workers", "simultaneous clones at 1 and 2 gitward workers (serve --workers)",
               workers_phase)  # fmt: skip

@@ -31,8 +31,11 @@ def run(
     levels: list[int],
     reps: int,
     worker_counts: tuple[int, ...] = (1, 2),
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """``others``: the servers already running (their known-hosts lines are kept)."""
+    """``others``: the servers already running (their known-hosts lines are kept).
+    ``profile_dir``: after the measurements, one more round of the largest level at each
+    worker count under py-spy (every worker: ``--subprocesses``), unmeasured."""
     gitwards: list[Server] = []
     try:
         for n in worker_counts:
@@ -78,7 +81,35 @@ def run(
                 }
                 for name, xs in samples.items()
             }
+        if profile_dir is not None:
+            out["profiles"] = _profiles(gitwards, client, repo, max(levels), scratch, profile_dir)
         return out
     finally:
         for s in gitwards:
             s.stop()
+
+
+def _profiles(
+    gitwards: list[Server], client: Client, repo: str, level: int, scratch: Path, out_dir: Path
+) -> dict[str, Any]:
+    from bench import profile
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    found: dict[str, Any] = {}
+    for server in gitwards:
+        raw = out_dir / f"workers-{server.name}-{level}.raw.txt"
+        raw.unlink(missing_ok=True)
+
+        def work(server: Server = server) -> None:
+            s = measure.concurrent_clones(server, client, repo, level, scratch)
+            print(f"  profiled {level} clones {server.name}: {s.seconds:.2f} s", flush=True)
+
+        spy = profile.record(server.pid, raw, work, subprocesses=True)
+        if spy is None or not raw.exists():
+            continue
+        text, shares = profile.summarize(raw)
+        top = raw.with_name(raw.name.replace(".raw.txt", ".top.txt"))
+        top.write_text(text)
+        found[server.name] = {"top_self": shares, "raw": str(raw.relative_to(out_dir.parent))}
+        print(f"  {server.name}: top of the profile in {top}", flush=True)
+    return found
