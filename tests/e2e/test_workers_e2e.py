@@ -187,3 +187,26 @@ def test_a_port_held_by_another_server_is_refused_at_start(tmp_path: Path) -> No
         assert f"cannot listen for SSH on 127.0.0.1:{first.port}" in second.stderr
     finally:
         first.stop()
+
+
+def test_fail_an_address_that_keeps_failing_is_refused_by_every_worker(tmp_path: Path) -> None:
+    """Each worker charges a failure twice (README): once the failures of 127.0.0.1 are
+    spread over both workers, both turn it away at connect, whichever takes it."""
+    server = _workers_server(tmp_path, penalty_exempt="")
+    try:
+        home = tmp_path / "stranger"
+        home.mkdir()
+        stranger = Client(server, home, keygen(home / "id_key"))  # registered nowhere
+        outcomes = []
+        for _ in range(16):
+            run = stranger.ssh()
+            outcomes.append("refused" if "Permission denied" not in run.err else "failed")
+            if outcomes[-3:] == ["refused"] * 3:
+                break
+        assert outcomes[-3:] == ["refused"] * 3, outcomes
+        assert outcomes.index("refused") <= 8, outcomes  # one process would refuse at the 5th
+        log = server.log()
+        assert re.search(r"connection_refused .*\bworker=0", log)
+        assert re.search(r"connection_refused .*\bworker=1", log)
+    finally:
+        server.stop()

@@ -16,8 +16,9 @@ SIGTERM. The supervisor then prints the banner once, restarts a worker that dies
 back-off when it keeps dying), and on SIGTERM or SIGINT forwards SIGTERM to every worker,
 waits for their graceful stops and exits 0 when they all did.
 
-``prepare_workers`` is where work that the workers' processes depend on is done before
-they start (a metrics directory for multiprocess mode, for instance).
+Hooks: ``prepare_workers`` runs before the workers start (and before each restart), for
+what their processes depend on (a metrics directory for multiprocess mode, for
+instance); ``worker_exited`` after one has ended.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def prepare_workers(settings: Settings, workers: int) -> dict[str, str]:
     Prometheus multiprocess directory (PROMETHEUS_MULTIPROC_DIR, emptied here at start),
     for instance."""
     return {}
+
+
+def worker_exited(settings: Settings, pid: int) -> None:
+    """Called in the supervisor once a worker's process has ended (and been reaped), before
+    it is restarted or the supervisor exits. Hook for per-process state left behind, such
+    as ``prometheus_client.multiprocess.mark_process_dead(pid)``."""
 
 
 def reserve_port(host: str, port: int, what: str, flag: str) -> socket.socket:
@@ -197,6 +204,7 @@ class Supervisor:
                 restart_in_seconds=self.backoff[index],
             )
             self._close(worker)
+            worker_exited(self.ctx.settings, worker.pid)
             self.workers[index] = None
             self.restart_at[index] = now + self.backoff[index]
         for index, at in list(self.restart_at.items()):
@@ -230,6 +238,7 @@ class Supervisor:
                 worker.process.kill()
                 status = worker.process.wait()
             self._close(worker)
+            worker_exited(self.ctx.settings, worker.pid)
             if status != 0:
                 log.warning("worker_stopped", worker=worker.index, pid=worker.pid, status=status)
                 clean = False
