@@ -355,6 +355,8 @@ def workers_section(w: dict[str, Any]) -> list[str]:
                     ratio,
                     "/".join(str(f) for f in x["failures"]),
                     _m(x["cpu_s"], "{:.2f}"),
+                    _m(x["ssh_layer_cpu_s"], "{:.2f}") if "ssh_layer_cpu_s" in x else "",
+                    _m(x["git_cpu_s"], "{:.2f}") if "git_cpu_s" in x else "",
                     _m(x["cpu_s_per_gb"], "{:.1f}"),
                     _m(x["gb_sent"], "{:.2f}"),
                     _m(x["peak_rss_mb"], "{:.0f}"),
@@ -392,6 +394,8 @@ def workers_section(w: dict[str, Any]) -> list[str]:
                 "vs OpenSSH",
                 "failures",
                 "server CPU s",
+                "SSH layer s",
+                "git s",
                 "CPU s/GB",
                 "GB sent",
                 "peak RSS MB",
@@ -399,6 +403,7 @@ def workers_section(w: dict[str, Any]) -> list[str]:
             rows,
         ),
         _table(["target", "measured", "met"], verdicts),
+        *([w["notes"] + "\n"] if w.get("notes") else []),
     ]
 
 

@@ -61,6 +61,7 @@ def run(
                     print(
                         f"  {level:3d} clones {server.name:11s} rep {rep}: {s.seconds:6.2f} s, "
                         f"{s.failures} failed, CPU {s.cpu_total:.2f} s, "
+                        f"(SSH layer {s.cpu_own:.2f}, git {s.cpu_children:.2f}), "
                         f"{s.cpu_total / max(s.bytes, 1) * 1e9:.1f} s/GB, "
                         f"peak RSS {s.peak_rss_kb / 1024:.0f} MB"
                         + (f"\n    first error: {s.first_error}" if s.first_error else ""),
@@ -71,6 +72,8 @@ def run(
                     "seconds": measure.summary([x.seconds for x in xs]),
                     "failures": [x.failures for x in xs],
                     "cpu_s": measure.summary([x.cpu_total for x in xs]),
+                    "ssh_layer_cpu_s": measure.summary([x.cpu_own for x in xs]),
+                    "git_cpu_s": measure.summary([x.cpu_children for x in xs]),
                     "cpu_s_per_gb": measure.summary(
                         [x.cpu_total / max(x.bytes, 1) * 1e9 for x in xs]
                     ),
