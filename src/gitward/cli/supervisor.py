@@ -151,8 +151,9 @@ class Supervisor:
         )
         assert process.stdin is not None
         message = {"index": index, "count": self.count, "settings": self.payload}
-        process.stdin.write(json.dumps(message).encode() + b"\n")
-        process.stdin.flush()  # kept open: its end of file tells the worker we are gone
+        with contextlib.suppress(BrokenPipeError):  # it died at once: check() sees it
+            process.stdin.write(json.dumps(message).encode() + b"\n")
+            process.stdin.flush()  # kept open: its end of file tells the worker we are gone
         worker = Worker(index, process, time.monotonic())
         self.workers[index] = worker
         log.info("worker_started", worker=index, pid=process.pid)
