@@ -27,7 +27,7 @@ from bench import data, measure
 from bench.servers import HOSTNAME, Client, GitwardServer, OpenSSHServer, Server
 
 HERE = Path(__file__).resolve().parent
-PHASES = ("rate", "clone", "concurrency", "push", "auth", "issue", "profile", "ab")
+PHASES = ("rate", "clone", "concurrency", "push", "auth", "issue", "profile", "ab", "workers")
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,6 +48,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--clone-reps", type=int, default=3)
     p.add_argument("--levels", default="1,10,50,200", help="concurrent clone counts")
     p.add_argument("--conc-reps", type=int, default=2)
+    p.add_argument(
+        "--workers-levels", default="200", help="simultaneous clones in the workers phase"
+    )
+    p.add_argument("--workers-reps", type=int, default=3)
+    p.add_argument(
+        "--workers-profile", action="store_true", help="profile the workers phase (py-spy)"
+    )
     p.add_argument("--push-reps", type=int, default=4, help="large pushes per server and cipher")
     p.add_argument("--push-sequential", type=int, default=100)
     p.add_argument("--push-simultaneous", type=int, default=50)
@@ -65,6 +72,7 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         args.reps, args.conns, args.big_mb, args.clone_reps = 2, 5, 40, 2
         args.levels, args.conc_reps, args.keys, args.cas = "1,10,50", 1, 20_000, 500
+        args.workers_levels, args.workers_reps = "50", 1
         args.push_reps, args.push_sequential, args.push_simultaneous = 2, 10, 10
     return args
 
@@ -278,6 +286,19 @@ def main() -> int:
 
         run_phase(results, phases, "profile", "profiles of gitward (py-spy)", profiles, save,
                   key="profiles")  # fmt: skip
+
+        def workers_phase() -> object:
+            from bench import workers
+
+            wl = [int(x) for x in args.workers_levels.split(",")]
+            return workers.run(openssh, gw_data, clients["ed25519"], home / "known_hosts",
+                               servers, run_dir, repo="acme/small", levels=wl,
+                               reps=args.workers_reps,
+                               profile_dir=HERE / "profiles" if "profile" in phases
+                               or args.workers_profile else None)  # fmt: skip
+
+        phase("workers", "simultaneous clones at 1 and 2 gitward workers (serve --workers)",
+              workers_phase)  # fmt: skip
     finally:
         for s in servers:
             s.stop()

@@ -29,7 +29,7 @@ def alternate(servers: list[Server], rep: int) -> list[Server]:
 
 
 def settle(server: Server) -> None:
-    left = procs.wait_reaped(server.pid, timeout=15, keep=1 if server.helper_root else 0)
+    left = procs.wait_reaped(server.pid, timeout=15, keep=server.resident_children)
     if left:
         print(f"  note: {server.name} still has {left} child processes")
 
@@ -164,6 +164,8 @@ class ConcurrencySample:
     cpu_total: float
     bytes: int
     first_error: str
+    cpu_own: float = 0.0  # the server's own processes (the SSH layer)
+    cpu_children: float = 0.0  # what they reaped: git (and sshd's per-connection children)
 
 
 def concurrent_clones(
@@ -209,6 +211,8 @@ def concurrent_clones(
         cpu.total,
         received,
         errors[0] if errors else "",
+        cpu.own,
+        cpu.children,
     )
 
 

@@ -25,6 +25,9 @@ class Cpu:
     def total(self) -> float:
         return self.own + self.children
 
+    def __add__(self, other: Cpu) -> Cpu:
+        return Cpu(self.own + other.own, self.children + other.children)
+
     def __sub__(self, other: Cpu) -> Cpu:
         return Cpu(self.own - other.own, self.children - other.children)
 

@@ -57,13 +57,16 @@ def summarize(raw: Path, top: int = 30) -> tuple[str, dict[str, float]]:
     return "\n".join(lines) + "\n", shares
 
 
-def record(pid: int, out: Path, work: Callable[[], None]) -> subprocess.Popen[bytes] | None:
+def record(
+    pid: int, out: Path, work: Callable[[], None], *, subprocesses: bool = False
+) -> subprocess.Popen[bytes] | None:
     if not PY_SPY.exists() and not shutil.which("py-spy"):
         print("  py-spy is not installed: no profile")
         return None
     spy = subprocess.Popen(
         [str(PY_SPY if PY_SPY.exists() else "py-spy"), "record", "--pid", str(pid),
-         "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out)],
+         "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(out),
+         *(["--subprocesses"] if subprocesses else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     time.sleep(1.0)  # let py-spy attach

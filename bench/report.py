@@ -333,6 +333,80 @@ def _runs_table(r: dict[str, Any]) -> str:
     return _table(["phase", "measured", "took", "load average before / after"], rows)
 
 
+def workers_section(w: dict[str, Any]) -> list[str]:
+    """bench/workers.py's figures (issue 11): simultaneous clones at N gitward workers
+    against OpenSSH, from bench/workers.json (its own run, with its date and load)."""
+    run = w.get("run", {})
+    rows: list[list[str]] = []
+    verdicts: list[list[str]] = []
+    for level, by_server in w["levels"].items():
+        ssh = by_server.get("openssh")
+        for name, x in by_server.items():
+            ratio = (
+                f"{x['seconds']['median'] / ssh['seconds']['median']:.2f}x"
+                if ssh and name != "openssh"
+                else ""
+            )
+            rows.append(
+                [
+                    level,
+                    name,
+                    _m(x["seconds"], "{:.2f}"),
+                    ratio,
+                    "/".join(str(f) for f in x["failures"]),
+                    _m(x["cpu_s"], "{:.2f}"),
+                    _m(x["ssh_layer_cpu_s"], "{:.2f}") if "ssh_layer_cpu_s" in x else "",
+                    _m(x["git_cpu_s"], "{:.2f}") if "git_cpu_s" in x else "",
+                    _m(x["cpu_s_per_gb"], "{:.1f}"),
+                    _m(x["gb_sent"], "{:.2f}"),
+                    _m(x["peak_rss_mb"], "{:.0f}"),
+                ]
+            )
+            if ssh and name != "openssh":
+                ok = x["seconds"]["median"] <= 0.5 * ssh["seconds"]["median"] and not any(
+                    x["failures"]
+                )
+                verdicts.append(
+                    [
+                        f"{level} clones, {name}: at most 0.5x OpenSSH's time, 0 failures",
+                        f"{x['seconds']['median'] / ssh['seconds']['median']:.2f}x, "
+                        f"{sum(x['failures'])} failures",
+                        _ok(ok),
+                    ]
+                )
+    return [
+        "## Simultaneous clones at N workers (`serve --workers`)\n",
+        f"Measured {run.get('date', '?')}, load average before / after "
+        f"{' '.join(run.get('loadavg_at_start', []))} / "
+        f"{' '.join(run.get('loadavg_at_end', []))} (the machine is shared: other sessions "
+        "ran their own tests and benchmarks meanwhile). The small repository, cloned "
+        "`--no-checkout` by that many `git clone` processes started at once, each server in "
+        "turn, alternating the order; medians of "
+        f"{w.get('reps', '?')} repetitions. Server CPU: the whole process tree (sshd's "
+        "per-connection processes; Gitward's supervisor, workers and git), per GB the "
+        "clients received. The 200 clients run on the same two cores as the servers. "
+        "Run: `./bench/run --only workers` (figures in bench/workers.json).\n",
+        _table(
+            [
+                "clones",
+                "server",
+                "wall s",
+                "vs OpenSSH",
+                "failures",
+                "server CPU s",
+                "SSH layer s",
+                "git s",
+                "CPU s/GB",
+                "GB sent",
+                "peak RSS MB",
+            ],
+            rows,
+        ),
+        _table(["target", "measured", "met"], verdicts),
+        *([w["notes"] + "\n"] if w.get("notes") else []),
+    ]
+
+
 def _load(phase: dict[str, Any]) -> str:
     return f"{' '.join(phase['loadavg_start'])} / {' '.join(phase['loadavg_end'])}"
 
@@ -621,6 +695,8 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
         parts += soak_section(r["soak"])
     if "connector" in r:
         parts += connector_section(r["connector"])
+    if "workers" in r:
+        parts += workers_section(r["workers"])
     if "auth" in r:
         auth = r["auth"]
         rows = []
@@ -776,6 +852,9 @@ def write(results: dict[str, Any], here: Path, *, plot_again: bool = True) -> No
     connector = here / "connector.json"
     if connector.exists() and "connector" not in results:
         results = {**results, "connector": json.loads(connector.read_text())}
+    workers = here / "workers.json"
+    if workers.exists() and "workers" not in results:
+        results = {**results, "workers": json.loads(workers.read_text())}
     have_plot = plot(results, here / PLOT) if plot_again else (here / PLOT).exists()
     analysis_path = Path(__file__).resolve().parent / "ANALYSIS.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else ""

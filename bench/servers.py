@@ -77,6 +77,12 @@ class Server:
         assert self.process is not None
         return self.process.pid
 
+    @property
+    def resident_children(self) -> int:
+        """Long-lived processes under the root that are not connections: bench.reaper's
+        listener for OpenSSH, the workers of `gitward serve --workers N`."""
+        return 1 if self.helper_root else 0
+
     def cpu(self) -> procs.Cpu:
         if not self.helper_root:
             return procs.cpu(self.pid)
@@ -126,6 +132,29 @@ class GitwardServer(Server):
     source: Path | None = None
     log_path: Path = Path()
 
+    @property
+    def workers(self) -> int:
+        return int(self.env_extra.get("GITWARD_WORKERS", "1"))
+
+    @property
+    def resident_children(self) -> int:
+        return self.workers if self.workers > 1 else 0
+
+    def cpu(self) -> procs.Cpu:
+        """The supervisor's and every live worker's own time, and what each reaped (its
+        git processes). A worker's time is lost if it dies and is reaped by the supervisor
+        only in part; no measurement here kills one."""
+        total = procs.cpu(self.pid)
+        if self.workers == 1:
+            return total
+        for pid in procs.tree(self.pid)[1:]:
+            if procs.parent_of(pid) == self.pid:
+                try:
+                    total = total + procs.cpu(pid)
+                except OSError:
+                    continue
+        return total
+
     def _command(self) -> list[str]:
         if self.source is None:
             return [str(GITWARD)]
@@ -141,6 +170,9 @@ class GitwardServer(Server):
             GITWARD_LOG_LEVEL="info",
             GITWARD_PENALTY_EXEMPT="127.0.0.0/8",
             GITWARD_MAX_STARTUPS=MAX_STARTUPS,
+            # One process, as the phases were measured before `serve` defaulted to one per
+            # core; the workers phase (bench/workers.py) sets it.
+            GITWARD_WORKERS="1",
         )
         env.update(self.env_extra)
         out = self.data_dir.parent / f"{self.name}.out"

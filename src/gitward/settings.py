@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     stale_lock_seconds: int = Field(
         default=3600, ge=0, description="Git locks and quarantines older than this go at start"
     )
+    shutdown_grace_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="Seconds a stop (SIGTERM) lets running git operations finish",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="Server processes on the same ports (default: the number of cores; "
+        "1: a single process)",
+    )
     log_level: str = Field(default="info", description="debug, info, warning or error")
     log_format: Literal["console", "json"] = Field(
         default="console", description="console (for people) or json (one object a line)"
@@ -172,6 +184,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'gitward.db').resolve()}"
+
+    @property
+    def resolved_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
     @property
     def repos_dir(self) -> Path:

@@ -33,6 +33,8 @@ def server_env(database_url: str | None = None, **settings: str) -> dict[str, st
     env.update({"GITWARD_HOSTNAME": HOSTNAME, "GITWARD_LOG_LEVEL": "info"})
     # Tests fail on purpose, many times, from 127.0.0.1: exempt it unless a test says otherwise.
     env["GITWARD_PENALTY_EXEMPT"] = "127.0.0.0/8"
+    # One process unless a test asks for more (`serve` defaults to one per core).
+    env["GITWARD_WORKERS"] = "1"
     if database_url:
         env["GITWARD_DATABASE_URL"] = database_url
     env.update({f"GITWARD_{k.upper()}": v for k, v in settings.items()})

@@ -109,3 +109,38 @@ def test_ok_penalties_in_force_count_the_addresses_refused_now() -> None:
     assert box.in_force(0.0) == 1
     assert box.refuses("192.0.2.1", 0.0) and not box.refuses("192.0.2.2", 0.0)
     assert box.in_force(6.0) == 0  # 14 s left: below the threshold again
+
+
+# -- several worker processes (serve --workers N): each keeps its own books -------------
+
+
+def test_ok_startup_limits_are_divided_between_workers_rounding_up() -> None:
+    assert StartupLimit(256, 30, 1024).per_worker(2) == StartupLimit(128, 30, 512)
+    assert StartupLimit(5, 100, 5).per_worker(2) == StartupLimit(3, 100, 3)
+    assert StartupLimit(1, 100, 1).per_worker(4) == StartupLimit(1, 100, 1)
+    assert SourceStartups(128).per_worker(3).limit == 43
+    assert SourceStartups(0).per_worker(2).limit == 0  # still no limit
+
+
+def test_ok_spread_failures_reach_the_penalty_threshold_as_with_one_process() -> None:
+    """Four failed logins spread over two workers (the kernel's hash) are refused like
+    four in one process: each worker charges its two at twice the price."""
+    single = PenaltyBox()
+    workers = [PenaltyBox().per_worker(2), PenaltyBox().per_worker(2)]
+    for i in range(4):
+        single.penalise("192.0.2.7", now=0.0)
+        workers[i % 2].penalise("192.0.2.7", now=0.0)
+    assert single.refuses("192.0.2.7", 0.0)
+    assert all(box.refuses("192.0.2.7", 0.0) for box in workers)
+    one_each = [PenaltyBox().per_worker(2), PenaltyBox().per_worker(2)]
+    for box in one_each:
+        box.penalise("192.0.2.8", now=0.0)
+    assert not any(box.refuses("192.0.2.8", 0.0) for box in one_each)  # 10 s owed each
+
+
+def test_ok_exempt_sources_stay_exempt_in_every_worker() -> None:
+    box = PenaltyBox(exempt=parse_networks("10.0.0.0/8")).per_worker(2)
+    for _ in range(100):
+        box.penalise("10.1.2.3", now=0.0)
+    assert not box.refuses("10.1.2.3", 0.0)
+    assert SourceStartups(1, parse_networks("10.0.0.0/8")).per_worker(2).admits("10.1.2.3")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import click
 
@@ -23,13 +24,20 @@ from gitward.settings import Settings
 from gitward.sshd.listener import SSHListener, start_ssh_server
 
 
-def _start_http(ctx: Context, ssh: SSHListener) -> tuple[HttpServer | None, str]:
+def _start_http(
+    ctx: Context, ssh: SSHListener, *, worker: bool = False
+) -> tuple[HttpServer | None, str]:
     """The HTTP API and web UI, or why they are not running. A missing CA secret
     (PostgreSQL) disables the issuer only, and says so; a port that is taken stops the
     whole server."""
     try:
         http = HttpServer(
-            ctx, ctx.settings.http_host, ctx.settings.http_port, ssh_listening=ssh.listening
+            ctx,
+            ctx.settings.http_host,
+            ctx.settings.http_port,
+            ssh_listening=ssh.listening,
+            reuse_port=worker,
+            grace=ctx.settings.shutdown_grace_seconds,
         )
     except ConfigurationError as exc:
         return None, f"not started: {exc.message}"
@@ -39,16 +47,16 @@ def _start_http(ctx: Context, ssh: SSHListener) -> tuple[HttpServer | None, str]
     return http, f"{http.url} ({issuing}, docs: /api/v1/docs)"
 
 
-def web_url(ctx: Context, http: HttpServer) -> str:
+def web_url(ctx: Context, http_port: int) -> str:
     """Where browsers reach the web UI: ``web_url`` if set (a proxy), else the host name
     clients use with the port HTTP bound."""
-    return ctx.settings.web_url or f"http://{ctx.settings.hostname}:{http.port}"
+    return ctx.settings.web_url or f"http://{ctx.settings.hostname}:{http_port}"
 
 
-def _web_lines(ctx: Context, http: HttpServer | None) -> str:
-    if http is None:
+def web_lines(ctx: Context, http_port: int | None) -> str:
+    if http_port is None:
         return ""
-    base = web_url(ctx, http)
+    base = web_url(ctx, http_port)
     lines = f"\n  web UI         : {base}/"
     link = signin.setup_link(ctx, base_url=base)
     if link is not None:
@@ -60,18 +68,25 @@ def _web_lines(ctx: Context, http: HttpServer | None) -> str:
     return lines
 
 
-def _banner(ctx: Context, ssh: SSHListener, http_line: str, web_lines: str = "") -> str:
+def banner(
+    ctx: Context,
+    port: int,
+    host_key_fingerprints: list[str],
+    http_line: str,
+    web_lines: str = "",
+    workers_line: str = "",
+) -> str:
     s = ctx.settings
     flags = f" --data-dir {s.data_dir}" if str(s.data_dir) != "var" else ""
     gw = f"gitward{flags}"
-    fingerprints = "\n".join(f"    {fp}" for fp in ssh.host_key_fingerprints)
-    url = ssh_url("git", s.hostname, ssh.port, "acme/app")
+    fingerprints = "\n".join(f"    {fp}" for fp in host_key_fingerprints)
+    url = ssh_url("git", s.hostname, port, "acme/app")
     return f"""\
 Gitward {__version__} is running.
-  SSH            : listening on {s.ssh_host}:{ssh.port} (hostname in URLs: {s.hostname})
+  SSH            : listening on {s.ssh_host}:{port} (hostname in URLs: {s.hostname})
   host keys      :
 {fingerprints}
-  HTTP API       : {http_line}{web_lines}
+  HTTP API       : {http_line}{web_lines}{workers_line}
   data directory : {s.data_dir.resolve()}
   database       : {ctx.engine.url.render_as_string(hide_password=True)}
 
@@ -80,44 +95,76 @@ Next steps (in another terminal, with .venv/bin on your PATH):
   {gw} key add alice ~/.ssh/id_ed25519.pub
   {gw} org create acme && {gw} org member add acme alice --role owner
   {gw} repo create acme/app
-  ssh -T -p {ssh.port} git@{s.hostname}          # "Hi alice! ..."
+  ssh -T -p {port} git@{s.hostname}          # "Hi alice! ..."
   git clone {url}
 Press Ctrl-C to stop."""
 
 
-async def _run(ctx: Context) -> None:
+@dataclass
+class WorkerRole:
+    """One of ``count`` processes started by cli/supervisor.py: it shares the ports
+    (SO_REUSEPORT), runs the connector scheduler only as worker 0, tells the supervisor
+    it is ready with ``ready(http_line)`` instead of printing the banner, and stops when
+    ``parent_gone`` fires (the supervisor's pipe closed) as on SIGTERM."""
+
+    index: int
+    count: int
+    ready: Callable[[str, int | None], None]
+    parent_gone: Callable[[asyncio.AbstractEventLoop, Callable[[], None]], None]
+
+
+async def run_server(ctx: Context, worker: WorkerRole | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, then stop gracefully (see sshd/drain.py)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ssh = await start_ssh_server(ctx, ctx.settings.ssh_host, ctx.settings.ssh_port)
+    if worker is not None:
+        worker.parent_gone(loop, stop.set)
+    ssh = await start_ssh_server(
+        ctx,
+        ctx.settings.ssh_host,
+        ctx.settings.ssh_port,
+        workers=worker.count if worker else 1,
+        worker=worker is not None,
+    )
     http: HttpServer | None = None
     metrics_server: MetricsServer | None = None
     scheduler: ConnectorScheduler | None = None
     try:
         # After SSH: the issuing API tells clients the SSH port actually bound.
-        http, http_line = _start_http(ssh.ctx, ssh)
-        if ctx.settings.metrics_port is not None:
+        http, http_line = _start_http(ssh.ctx, ssh, worker=worker is not None)
+        first = worker is None or worker.index == 0
+        # One process serves metrics on their own address (it binds without SO_REUSEPORT);
+        # in multiprocess mode it reports every worker's counts.
+        if ctx.settings.metrics_port is not None and first:
             metrics_server = MetricsServer(ssh.ctx)
             metrics_server.start()
             http_line += f"\n  metrics        : {metrics_server.url}"
-        if ctx.settings.connector_schedule:
+        if ctx.settings.connector_schedule and first:
             scheduler = ConnectorScheduler(ssh.ctx)
             scheduler.start()
-        if http is not None:
-            ssh.state.web_url = web_url(ssh.ctx, http)
-        web_lines = await asyncio.to_thread(_web_lines, ssh.ctx, http)
-        click.echo(_banner(ssh.ctx, ssh, http_line, web_lines))
+        http_port = http.port if http is not None else None
+        if http_port is not None:
+            ssh.state.web_url = web_url(ssh.ctx, http_port)
+        if worker is None:
+            lines = await asyncio.to_thread(web_lines, ssh.ctx, http_port)
+            click.echo(banner(ssh.ctx, ssh.port, ssh.host_key_fingerprints, http_line, lines))
+        else:
+            worker.ready(http_line, http_port)
         await stop.wait()
     finally:
-        if scheduler is not None:
-            await asyncio.to_thread(scheduler.stop)
-        await ssh.close()
+        grace = float(ctx.settings.shutdown_grace_seconds)
+        stopping = [ssh.close(grace)]
         if http is not None:
-            await asyncio.to_thread(http.stop)
+            stopping.append(asyncio.to_thread(http.stop))
         if metrics_server is not None:
-            await asyncio.to_thread(metrics_server.stop)
-    click.echo("stopped")
+            stopping.append(asyncio.to_thread(metrics_server.stop))
+        if scheduler is not None:
+            stopping.append(asyncio.to_thread(scheduler.stop))
+        await asyncio.gather(*stopping)
+    if worker is None:
+        click.echo("stopped")
 
 
 # Every setting is also a flag of `serve` (--max-startups, --penalty-exempt, ...); these
@@ -149,6 +196,12 @@ def _setting_flags(func: Callable[..., None]) -> Callable[..., None]:
 @handle_errors
 def serve(**flags: str | None) -> None:
     """Run Gitward on the configured data directory and database."""
-    ctx = service_context(flags)
+    ctx = service_context(flags)  # migrations run here, once, before any worker starts
     configure_logging(ctx.settings.log_level, json=ctx.settings.log_format == "json")
-    asyncio.run(_run(ctx))
+    workers = ctx.settings.resolved_workers
+    if workers == 1:
+        asyncio.run(run_server(ctx))
+        return
+    from gitward.cli.supervisor import supervise  # it imports this module
+
+    raise SystemExit(supervise(ctx, workers))

@@ -29,11 +29,17 @@ class HttpServer:
         port: int = 0,
         *,
         ssh_listening: Callable[[], bool] | None = None,
+        reuse_port: bool = False,
+        grace: float | None = None,
     ) -> None:
         self._app = create_app(ctx, ssh_listening=ssh_listening)
         self._ctx = ctx
         self._host = host
         self._port = port
+        # reuse_port: several `serve` workers share the port (SO_REUSEPORT); grace: how
+        # long stop() lets requests in flight finish (None: as long as they take).
+        self._reuse_port = reuse_port
+        self._grace = grace
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -63,6 +69,8 @@ class HttpServer:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((self._host, self._port))
         except OSError as exc:
             sock.close()
@@ -86,6 +94,7 @@ class HttpServer:
             server_header=False,
             proxy_headers=bool(trusted),
             forwarded_allow_ips=trusted or None,
+            timeout_graceful_shutdown=None if self._grace is None else int(self._grace),
         )
         self._server = uvicorn.Server(config)
         ready = threading.Event()

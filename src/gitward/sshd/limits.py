@@ -20,11 +20,21 @@ costs a socket and a few kilobytes, not a forked process as in OpenSSH (whose
 ``max_startups = 256:30:1024`` and ``per_source_max_startups = 128``. Floods are still
 bounded: past ``full`` every new connection is dropped, ``login_grace_seconds`` closes the
 idle ones, and each connection that ends unauthenticated adds to its source's penalty.
+
+With ``workers = N`` each worker process keeps its own books, over the connections the
+kernel hands it (``SO_REUSEPORT`` spreads them by a hash of the client's address and port,
+so about 1/N of each source's connections). The limits are therefore divided (``per_worker``):
+each worker caps its unauthenticated connections at ``max_startups`` / N and one source's at
+``per_source_max_startups`` / N, rounded up, so the totals never exceed the settings (by at
+most N-1 from the rounding); and each worker charges a failure N times its penalty, so a
+source spreading its failures over the workers reaches the threshold after about as many
+failures as with one process (one that lands them all on one worker, after fewer).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 
 from gitward.errors import ConfigurationError
@@ -53,6 +63,12 @@ class StartupLimit:
             raise ConfigurationError(f"max_startups must be N or start:rate:full, not {spec!r}")
         return cls(*parts)
 
+    def per_worker(self, workers: int) -> StartupLimit:
+        """This limit shared by ``workers`` processes: start and full divided, rounded up."""
+        return StartupLimit(
+            math.ceil(self.start / workers), self.rate, math.ceil(self.full / workers)
+        )
+
     def admits(self, unauthenticated: int, draw: float) -> bool:
         """May one more unauthenticated connection start? ``draw`` is uniform in [0, 1)."""
         if unauthenticated < self.start:
@@ -71,6 +87,9 @@ class SourceStartups:
     limit: int
     exempt: tuple[Network, ...] = ()
     _open: dict[str, int] = field(default_factory=dict)
+
+    def per_worker(self, workers: int) -> SourceStartups:
+        return SourceStartups(math.ceil(self.limit / workers), self.exempt)
 
     def admits(self, peer: str) -> bool:
         return not self.limit or self._open.get(peer, 0) < self.limit or _exempt(peer, self.exempt)
@@ -126,6 +145,14 @@ class PenaltyBox:
     threshold: float = 15.0
     ceiling: float = 600.0
     _until: dict[str, float] = field(default_factory=dict)
+
+    def per_worker(self, workers: int) -> PenaltyBox:
+        """For one of ``workers`` processes, each seeing about 1/N of a source's
+        connections: every failure charged N times."""
+        return PenaltyBox(
+            self.exempt, self.authfail * workers, self.noauth * workers, self.threshold,
+            self.ceiling,
+        )
 
     def penalise(self, peer: str, now: float, *, tried: bool = True) -> None:
         """Charge ``peer`` for a connection that ended unauthenticated; ``tried``: it

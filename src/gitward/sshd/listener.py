@@ -47,10 +47,16 @@ class SSHListener:
         port: int = self.server.sockets[0].getsockname()[1]
         return port
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop accepting, let the sessions in flight finish for up to ``grace`` seconds
+        (see sshd/drain.py), then close every connection."""
         if self.reporter is not None:
             self.reporter.cancel()
         self.server.close()
+        for conn in list(self.state.connections):
+            if conn.identity is None:  # still authenticating: it would start new work
+                conn.abort()
+        await self.state.operations.drain(grace)
         for conn in list(self.state.connections):
             conn.abort()
         await self.server.wait_closed()
@@ -61,11 +67,13 @@ def _reason(exc: OSError) -> str:
     return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # a worker of several (cli/supervisor.py reserved the port)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
         sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
@@ -78,25 +86,38 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_ssh_server(ctx: Context, host: str, port: int) -> SSHListener:
+async def start_ssh_server(
+    ctx: Context, host: str, port: int, *, workers: int = 1, worker: bool = False
+) -> SSHListener:
     """Listen on ``host:port`` (port 0: any free one). The listener's ``ctx`` carries the
-    port actually bound, so clone URLs built from it are right."""
-    sock = _bind(host, port)
+    port actually bound, so clone URLs built from it are right.
+
+    ``worker``: one of ``workers`` processes sharing the port (``SO_REUSEPORT``); the
+    supervisor has swept stale git state once, and the connection limits are divided."""
+    sock = _bind(host, port, reuse_port=worker)
     bound = int(sock.getsockname()[1])
     if bound != ctx.settings.ssh_port:
         ctx = dataclasses.replace(ctx, settings=ctx.settings.model_copy(update={"ssh_port": bound}))
     try:
-        return await _serve_on(ctx, sock)
+        return await _serve_on(ctx, sock, workers=workers, sweep_first=not worker)
     except BaseException:
         sock.close()
         raise
 
 
-async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
+def sweep_git_state(ctx: Context) -> None:
+    """Remove git locks and quarantines left by a crash, older than stale_lock_seconds."""
     settings = ctx.settings
-    swept = sweep_stale(settings.repos_dir, settings.stale_lock_seconds, time.time())
-    for path in swept:
+    for path in sweep_stale(settings.repos_dir, settings.stale_lock_seconds, time.time()):
         log.warning("stale_git_state_removed", path=str(path))
+
+
+async def _serve_on(
+    ctx: Context, sock: socket.socket, *, workers: int = 1, sweep_first: bool = True
+) -> SSHListener:
+    settings = ctx.settings
+    if sweep_first:
+        sweep_git_state(ctx)
     host_keys = load_or_create_host_keys(settings.data_dir)
     trusted = parse_networks(settings.proxy_protocol_trusted, "proxy_protocol_trusted")
     # A trusted balancer is judged only for its own connections (health checks), never for
@@ -104,9 +125,11 @@ async def _serve_on(ctx: Context, sock: socket.socket) -> SSHListener:
     exempt = parse_networks(settings.penalty_exempt) + trusted
     state = ServerState(
         ctx=ctx,
-        startup_limit=StartupLimit.parse(settings.max_startups),
-        source_startups=SourceStartups(settings.per_source_max_startups, exempt),
-        penalties=PenaltyBox(exempt=exempt),
+        startup_limit=StartupLimit.parse(settings.max_startups).per_worker(workers),
+        source_startups=SourceStartups(settings.per_source_max_startups, exempt).per_worker(
+            workers
+        ),
+        penalties=PenaltyBox(exempt=exempt).per_worker(workers),
         max_auth_tries=settings.max_auth_tries,
     )
     options = await asyncssh.SSHServerConnectionOptions.construct(

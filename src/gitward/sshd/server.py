@@ -44,6 +44,7 @@ from gitward.proxy_protocol import looks_like_proxy
 from gitward.services import ssh_access
 from gitward.services.context import Context
 from gitward.services.ssh_access import AuthResult
+from gitward.sshd.drain import Operations
 from gitward.sshd.limits import PenaltyBox, SourceStartups, StartupLimit
 
 log = structlog.get_logger("gitward.sshd")
@@ -66,6 +67,7 @@ class ServerState:
     # The web UI's address for `ssh git@host login` links: set by `serve` once HTTP listens
     # (its port may be chosen at start); None falls back to the settings.
     web_url: str | None = None
+    operations: Operations = field(default_factory=Operations)
 
 
 class GitwardConnection(asyncssh.SSHServerConnection):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 
 import asyncssh
 import structlog
@@ -22,6 +23,7 @@ from gitward.git import run
 from gitward.services import signin, ssh_access
 from gitward.services.context import Context
 from gitward.sshd import relay
+from gitward.sshd.drain import Operations
 from gitward.sshd.server import GitwardConnection
 
 log = structlog.get_logger("gitward.sshd")
@@ -56,9 +58,26 @@ def _who(conn: GitwardConnection) -> str:
     return credential.user.username
 
 
+# What a session opened during a stop, or a git operation stopped by one, is told.
+RESTARTING = "Gitward is restarting; try again in a moment."
+STOPPED = "Gitward stopped this operation (it is restarting); try again in a moment."
+
+
 async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]) -> None:
     conn = process.get_extra_info("connection")
     assert isinstance(conn, GitwardConnection) and conn.identity is not None
+    operations = conn.gitward_state.operations
+    if operations.stopping:
+        await _refuse(process, RESTARTING)
+        return
+    with operations.session():
+        await _session(ctx, process, conn)
+
+
+async def _session(
+    ctx: Context, process: asyncssh.SSHServerProcess[bytes], conn: GitwardConnection
+) -> None:
+    assert conn.identity is not None
     identity = conn.identity
     if process.subsystem:
         await _refuse(process, "Gitward does not provide subsystems.")
@@ -88,11 +107,15 @@ async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]
         await _refuse(process, result.decision.message or "Repository not found.")
         return
     env = run.git_environment(process.env.get("GIT_PROTOCOL"), home=ctx.settings.data_dir)
+    operations = conn.gitward_state.operations
+    if operations.stopping:  # the stop began while the command was authorized
+        await _refuse(process, RESTARTING)
+        return
     traffic = metrics.GitTraffic(result.command.service)
     status: int | None = None
     try:
         service = await run.start_service(result.command, result.repo_dir, env)
-        status = await _pipe(process, service, traffic)
+        status = await _pipe(process, service, traffic, operations)
     finally:
         _finished(conn, result.command.repo_path, traffic, status)
 
@@ -171,13 +194,33 @@ async def _login_link(
     await _finish(process, 0)
 
 
+def _abandon(
+    process: asyncssh.SSHServerProcess[bytes], service: run.RunningService, feed: asyncio.Task[None]
+) -> Callable[[], None]:
+    """What a stop past its grace does to this operation (sshd/drain.py): tell the client,
+    then end a push's input (receive-pack fails it and removes its quarantine) or stop a
+    read."""
+
+    def abandon() -> None:
+        with contextlib.suppress(asyncssh.Error, OSError, BrokenPipeError):
+            process.stderr.write(f"ERROR: {STOPPED}\n".encode())
+        if service.operation == "write":
+            feed.cancel()  # client_to_git closes git's stdin
+        elif service.process.returncode is None:
+            service.process.terminate()
+
+    return abandon
+
+
 async def _pipe(
     process: asyncssh.SSHServerProcess[bytes],
     service: run.RunningService,
     traffic: metrics.GitTraffic,
+    operations: Operations | None = None,
 ) -> int:
     """Relay between the channel and git until git exits and its output is delivered;
-    git's exit status (negative: the signal that ended it)."""
+    registered with ``operations`` (a graceful stop waits for it) while it runs. git's exit
+    status (negative: the signal that ended it)."""
     for fd in (service.stdin_fd, service.stdout_fd, service.stderr_fd):
         relay.prepare(fd)
     feed = asyncio.create_task(
@@ -187,8 +230,10 @@ async def _pipe(
         relay.git_to_client(service.stdout_fd, process.stdout, traffic.count_sent),
         relay.git_to_client(service.stderr_fd, process.stderr, traffic.count_sent),
     )
+    operations = operations or Operations()
     try:
-        status = await _wait_git(process, service)
+        with operations.git(service.process, _abandon(process, service, feed)):
+            status = await _wait_git(process, service)
         await output  # git's last words, up to its pipes' end of file
     except BaseException:
         if service.process.returncode is None:
@@ -197,6 +242,17 @@ async def _pipe(
     finally:
         feed.cancel()
         await asyncio.gather(feed, output, return_exceptions=True)
+    if service.process.pid in operations.abandoned:
+        operations.abandoned.discard(service.process.pid)
+        log.warning(
+            "git_stopped_by_shutdown",
+            pid=service.process.pid,
+            operation=service.operation,
+            status=status,
+        )
+        if status != 0:  # the client has been told why
+            await _finish(process, status if status > 0 else 128)
+            return status
     if status < 0:
         with contextlib.suppress(asyncssh.Error, OSError):
             process.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
