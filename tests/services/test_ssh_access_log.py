@@ -8,7 +8,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from structlog.testing import capture_logs
+import structlog
+from structlog.testing import capture_logs as _capture_logs
 
 from gitward.access.facts import UserKeyCredential
 from gitward.keys.generate import generate_key
@@ -18,6 +19,15 @@ from gitward.services.facts import user_facts
 from gitward.store.db import Engine, Session, StoreUnavailable, transaction
 from gitward.store.queries import accounts as account_queries
 from gitward.store.queries import audit
+
+
+@contextlib.contextmanager
+def capture_logs() -> Iterator[list[dict[str, object]]]:
+    """structlog's capture at every level: an earlier test (a CLI command) may have left
+    logging configured at WARNING, which would drop these INFO lines before capture."""
+    structlog.reset_defaults()
+    with _capture_logs() as logs:
+        yield logs
 
 
 def _events(ctx: Context, action: str) -> list[dict[str, object]]:
