@@ -284,7 +284,7 @@ def test_ok_repository_test_says_auth_refused_with_the_line_then_ok_then_sync_an
     assert queued.status_code == 303 and queued.headers["location"].endswith("sync-queued")
     assert [r.ok for r in connector_sync.sync_repositories(site, ["app"])] == [True]
     page = admin.get(PAGE).text
-    assert "<td>ok</td>" in page and "1 branches" in page
+    assert "<td>ok</td>" in page and "1 branch ·" in page
 
     found = admin.get(PAGE, params={"issue": "proj-7"}).text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in found and "<script>alert" not in found
