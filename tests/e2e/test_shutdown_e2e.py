@@ -168,3 +168,35 @@ def test_refused_push_past_the_grace_leaves_nothing_half_written(
     assert list(bare.rglob("*.lock")) == []
     assert_fsck_clean(bare)
     assert "git_stopped_by_shutdown" in server.log()
+
+
+@pytest.mark.parametrize("started", [1], indirect=True)
+def test_refused_clone_past_the_grace_is_told_why_and_the_server_exits_0(
+    started: tuple[Server, Context], tmp_path: Path
+) -> None:
+    server, admin = started
+    client, work, _, new = _prepare_push(server, admin, tmp_path)
+    pushed = _client(server, admin, tmp_path / "pusher").git(
+        "push", "-q", client.url(REPO), "main", cwd=work
+    )
+    assert pushed.code == 0, pushed.err
+    clone = subprocess.Popen(
+        ["git", "clone", client.url(REPO), str(tmp_path / "clone")],
+        env=client.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while "git-upload-pack" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3.0)  # a few megabytes in, through the 2 MB/s relay
+    assert clone.poll() is None, clone.communicate()
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    _, err = clone.communicate(timeout=60)
+    text = err.decode(errors="replace")
+    assert clone.returncode != 0, text
+    assert "ERROR: Gitward stopped this operation (it is restarting)" in text
+    assert _exit_status(server, 30) == 0
+    assert git("rev-parse", "refs/heads/main", cwd=server_repo(server, REPO)) == new
