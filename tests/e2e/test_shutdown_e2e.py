@@ -4,7 +4,8 @@ through a throttled relay, and a real SIGTERM while the push is in flight.
 With a long enough ``shutdown_grace_seconds`` the push lands (the ref is the pushed
 commit, fsck is clean) and the server exits 0; with a tiny bound the push is refused with
 one ``ERROR:`` line, the ref is unchanged, no quarantine is left, and the server still
-exits 0. While the server drains, new connections are refused.
+exits 0. While the server drains, new connections are refused. The landing push is also
+tried with `--workers 2`, the SIGTERM sent to the supervisor.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ PUSH_24MB = Shape("files-120x200KB", 120, 200 * KB)
 REPO = "mover/big"
 
 
-def _start(tmp_path: Path, grace: int) -> tuple[Server, Context]:
-    server = Server(tmp_path / "data", server_env(shutdown_grace_seconds=str(grace))).start()
+def _start(tmp_path: Path, grace: int, workers: int = 1) -> tuple[Server, Context]:
+    env = server_env(shutdown_grace_seconds=str(grace))
+    env["GITWARD_WORKERS"] = str(workers)
+    server = Server(tmp_path / "data", env).start()
     admin = open_context(
         Settings(data_dir=server.data_dir, hostname=HOSTNAME, ssh_port=server.port)
     )
@@ -53,7 +56,8 @@ def _start(tmp_path: Path, grace: int) -> tuple[Server, Context]:
 
 @pytest.fixture
 def started(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Context]]:
-    server, admin = _start(tmp_path, request.param)
+    grace, workers = request.param if isinstance(request.param, tuple) else (request.param, 1)
+    server, admin = _start(tmp_path, grace, workers)
     try:
         yield server, admin
     finally:
@@ -126,7 +130,7 @@ def _exit_status(server: Server, timeout: float) -> int:
     return server.process.wait(timeout=timeout)
 
 
-@pytest.mark.parametrize("started", [120], indirect=True)
+@pytest.mark.parametrize("started", [120, (120, 2)], indirect=True, ids=["1-worker", "2-workers"])
 def test_ok_push_in_flight_during_a_stop_lands(
     started: tuple[Server, Context], tmp_path: Path
 ) -> None:
