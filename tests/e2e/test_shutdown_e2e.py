@@ -4,7 +4,8 @@ through a throttled relay, and a real SIGTERM while the push is in flight.
 With a long enough ``shutdown_grace_seconds`` the push lands (the ref is the pushed
 commit, fsck is clean) and the server exits 0; with a tiny bound the push is refused with
 one ``ERROR:`` line, the ref is unchanged, no quarantine is left, and the server still
-exits 0. While the server drains, new connections are refused.
+exits 0. While the server drains, new connections are refused. The landing push is also
+tried with `--workers 2`, the SIGTERM sent to the supervisor.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ PUSH_24MB = Shape("files-120x200KB", 120, 200 * KB)
 REPO = "mover/big"
 
 
-def _start(tmp_path: Path, grace: int) -> tuple[Server, Context]:
-    server = Server(tmp_path / "data", server_env(shutdown_grace_seconds=str(grace))).start()
+def _start(tmp_path: Path, grace: int, workers: int = 1) -> tuple[Server, Context]:
+    env = server_env(shutdown_grace_seconds=str(grace))
+    env["GITWARD_WORKERS"] = str(workers)
+    server = Server(tmp_path / "data", env).start()
     admin = open_context(
         Settings(data_dir=server.data_dir, hostname=HOSTNAME, ssh_port=server.port)
     )
@@ -53,7 +56,8 @@ def _start(tmp_path: Path, grace: int) -> tuple[Server, Context]:
 
 @pytest.fixture
 def started(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Server, Context]]:
-    server, admin = _start(tmp_path, request.param)
+    grace, workers = request.param if isinstance(request.param, tuple) else (request.param, 1)
+    server, admin = _start(tmp_path, grace, workers)
     try:
         yield server, admin
     finally:
@@ -126,7 +130,7 @@ def _exit_status(server: Server, timeout: float) -> int:
     return server.process.wait(timeout=timeout)
 
 
-@pytest.mark.parametrize("started", [120], indirect=True)
+@pytest.mark.parametrize("started", [120, (120, 2)], indirect=True, ids=["1-worker", "2-workers"])
 def test_ok_push_in_flight_during_a_stop_lands(
     started: tuple[Server, Context], tmp_path: Path
 ) -> None:
@@ -168,3 +172,35 @@ def test_refused_push_past_the_grace_leaves_nothing_half_written(
     assert list(bare.rglob("*.lock")) == []
     assert_fsck_clean(bare)
     assert "git_stopped_by_shutdown" in server.log()
+
+
+@pytest.mark.parametrize("started", [1], indirect=True)
+def test_refused_clone_past_the_grace_is_told_why_and_the_server_exits_0(
+    started: tuple[Server, Context], tmp_path: Path
+) -> None:
+    server, admin = started
+    client, work, _, new = _prepare_push(server, admin, tmp_path)
+    pushed = _client(server, admin, tmp_path / "pusher").git(
+        "push", "-q", client.url(REPO), "main", cwd=work
+    )
+    assert pushed.code == 0, pushed.err
+    clone = subprocess.Popen(
+        ["git", "clone", client.url(REPO), str(tmp_path / "clone")],
+        env=client.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while "git-upload-pack" not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3.0)  # a few megabytes in, through the 2 MB/s relay
+    assert clone.poll() is None, clone.communicate()
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    _, err = clone.communicate(timeout=60)
+    text = err.decode(errors="replace")
+    assert clone.returncode != 0, text
+    assert "ERROR: Gitward stopped this operation (it is restarting)" in text
+    assert _exit_status(server, 30) == 0
+    assert git("rev-parse", "refs/heads/main", cwd=server_repo(server, REPO)) == new
