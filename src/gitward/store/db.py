@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -130,10 +130,40 @@ def transaction(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
+@contextlib.contextmanager
+def core_transaction(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in one transaction (no ORM session): what the issuing hot path
+    uses. Commits on success; errors are mapped as ``transaction`` maps them."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except IntegrityError as exc:
+        raise AlreadyExists("already exists", cause=str(exc.orig)) from exc
+    except OperationalError as exc:
+        raise StoreUnavailable(
+            "the database is not reachable", cause=f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+@contextlib.contextmanager
+def core_read(engine: Engine) -> Iterator[Connection]:
+    """A Core connection for reads; its transaction ends (rolled back) at the end."""
+    try:
+        with engine.connect() as connection:
+            yield connection
+    except OperationalError as exc:
+        raise StoreUnavailable(
+            "the database is not reachable", cause=f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
 __all__ = [
+    "Connection",
     "Engine",
     "Session",
     "StoreUnavailable",
+    "core_read",
+    "core_transaction",
     "make_engine",
     "migrate",
     "open_store",
