@@ -8,6 +8,7 @@ share of three multi-row statements, whatever the batch size.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -65,10 +66,11 @@ class IssuingFacts:
     ca_revoked: bool
 
 
-def _newest_ca(owner: Any, now: dt.datetime) -> Any:
-    """The id of the owner's newest managed CA not retired at ``now`` (a scalar subquery)."""
+def _newest_ca(owner: Any) -> Any:
+    """The id of the owner's newest managed CA not retired at ``:now`` (a scalar subquery)."""
     ca = CertificateAuthority.__table__.alias()
     mk = ManagedCAKey.__table__.alias()
+    now = bindparam("now", type_=ca.c.retired_at.type)
     return (
         select(ca.c.id)
         .join(mk, mk.c.ca_id == ca.c.id)
@@ -79,25 +81,11 @@ def _newest_ca(owner: Any, now: dt.datetime) -> Any:
     )
 
 
-def issuing_facts(
-    conn: Connection,
-    *,
-    token_hash: str | None = None,
-    user_id: int | None = None,
-    organization: str | None,
-    key_fingerprints: Sequence[str],
-    now: dt.datetime,
-) -> list[IssuingFacts]:
-    """Everything one issuing request needs, in one statement: the token (by its hash) or
-    the user (by id), and for each organization of the user (only the one named, if
-    ``organization`` is given; matched case-insensitively) its lifetime cap and the CA that
-    signs for it now (the organization's newest managed CA not retired, else its
-    enterprise's), whether that CA's key is revoked, and whether any of
-    ``key_fingerprints`` (the subject key's SHA256 and SHA1 forms) is revoked.
-
-    No row: unknown token or user. One row with org_id None: the user is a member of no
-    (such) organization. A CA removed or retired is simply not found: nothing is cached
-    across requests that could outlive it."""
+@functools.cache
+def _facts_query(by_token: bool, named: bool) -> Any:
+    """Built once per variant (building a statement costs more than running it); the
+    values are bound at each execution: :token_hash or :user_id, :org_name, :fp1, :fp2,
+    :now."""
     t = AccessToken.__table__
     u = User.__table__
     m = Membership.__table__
@@ -106,29 +94,30 @@ def issuing_facts(
     mk = ManagedCAKey.__table__
     r = Revocation.__table__
 
-    member_on = and_(m.c.user_id == u.c.id)
-    if organization is not None:
+    member_on = m.c.user_id == u.c.id
+    if named:
         member_on = and_(
             member_on,
             m.c.organization_id.in_(
-                select(o.c.id).where(func.lower(o.c.name) == organization.lower())
+                select(o.c.id).where(func.lower(o.c.name) == func.lower(bindparam("org_name")))
             ),
         )
-    org_ca = _newest_ca(lambda c: c.c.organization_id == o.c.id, now)
-    enterprise_ca = _newest_ca(lambda c: c.c.enterprise_id == o.c.enterprise_id, now)
+    org_ca = _newest_ca(lambda c: c.c.organization_id == o.c.id)
+    enterprise_ca = _newest_ca(lambda c: c.c.enterprise_id == o.c.enterprise_id)
     key_revoked = exists().where(
-        r.c.kind == RevocationKind.KEY, r.c.fingerprint.in_(list(key_fingerprints))
+        r.c.kind == RevocationKind.KEY,
+        r.c.fingerprint.in_([bindparam("fp1"), bindparam("fp2")]),
     )
     ca_revoked = exists().where(r.c.kind == RevocationKind.KEY, r.c.fingerprint == ca.c.fingerprint)
-    if token_hash is not None:
+    if by_token:
         base: Any = t.join(u, u.c.id == t.c.user_id)
         token_cols: list[Any] = [t.c.id, t.c.token_hash, t.c.scopes, t.c.expires_at, t.c.revoked_at]
-        where = t.c.token_hash == token_hash
+        where = t.c.token_hash == bindparam("token_hash")
     else:
         base = u
         token_cols = [null(), null(), literal(""), null(), null()]
-        where = u.c.id == user_id
-    query = (
+        where = u.c.id == bindparam("user_id")
+    return (
         select(
             *token_cols,
             u.c.id,
@@ -153,6 +142,36 @@ def issuing_facts(
         .where(where)
         .order_by(o.c.name)
     )
+
+
+def issuing_facts(
+    conn: Connection,
+    *,
+    token_hash: str | None = None,
+    user_id: int | None = None,
+    organization: str | None,
+    key_fingerprints: Sequence[str],
+    now: dt.datetime,
+) -> list[IssuingFacts]:
+    """Everything one issuing request needs, in one statement: the token (by its hash) or
+    the user (by id), and for each organization of the user (only the one named, if
+    ``organization`` is given; matched case-insensitively) its lifetime cap and the CA that
+    signs for it now (the organization's newest managed CA not retired, else its
+    enterprise's), whether that CA's key is revoked, and whether any of
+    ``key_fingerprints`` (the subject key's SHA256 and SHA1 forms) is revoked.
+
+    No row: unknown token or user. One row with org_id None: the user is a member of no
+    (such) organization. A CA removed or retired is simply not found: nothing is cached
+    across requests that could outlive it."""
+    fps = [*key_fingerprints, "", ""][:2]
+    params: dict[str, Any] = {"fp1": fps[0], "fp2": fps[1], "now": now}
+    if token_hash is not None:
+        params["token_hash"] = token_hash
+    else:
+        params["user_id"] = user_id
+    if organization is not None:
+        params["org_name"] = organization
+    query = _facts_query(token_hash is not None, organization is not None)
     return [
         IssuingFacts(
             token_id=row[0],
@@ -173,7 +192,7 @@ def issuing_facts(
             key_revoked=bool(row[15]),
             ca_revoked=bool(row[16]) if row[11] is not None else False,
         )
-        for row in conn.execute(query)
+        for row in conn.execute(query, params)
     ]
 
 
@@ -193,18 +212,31 @@ def managed_key(conn: Connection, ca_id: int) -> tuple[str, str] | None:
 def insert_placeholders(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Insert inventory rows (without serial and certificate yet) in one statement; their
     ids, in the order given, are the serials."""
-    table = cast(Table, IssuedCertificate.__table__)
-    result = conn.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
-    )
+    result = conn.execute(_insert_placeholders(), list(rows))
     return [int(row[0]) for row in result]
 
 
 def fill_certificates(conn: Connection, fills: Sequence[Mapping[str, Any]]) -> None:
     """Set serial, key id, options, certificate and fingerprint of rows just inserted
     (each mapping: row_id plus those columns), one executemany."""
+    conn.execute(_fill_certificates(), list(fills))
+
+
+def append_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
+    """Audit events in one statement (each mapping: the columns of AuditEvent)."""
+    conn.execute(_append_events(), list(events))
+
+
+@functools.cache
+def _insert_placeholders() -> Any:
     table = cast(Table, IssuedCertificate.__table__)
-    conn.execute(
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
+@functools.cache
+def _fill_certificates() -> Any:
+    table = cast(Table, IssuedCertificate.__table__)
+    return (
         update(table)
         .where(table.c.id == bindparam("row_id"))
         .values(
@@ -214,11 +246,10 @@ def fill_certificates(conn: Connection, fills: Sequence[Mapping[str, Any]]) -> N
             extensions=bindparam("extensions"),
             certificate=bindparam("certificate"),
             certificate_fingerprint=bindparam("certificate_fingerprint"),
-        ),
-        list(fills),
+        )
     )
 
 
-def append_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
-    """Audit events in one statement (each mapping: the columns of AuditEvent)."""
-    conn.execute(insert(cast(Table, AuditEvent.__table__)), list(events))
+@functools.cache
+def _append_events() -> Any:
+    return insert(cast(Table, AuditEvent.__table__))
