@@ -21,10 +21,12 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench.issuing import http_load
@@ -131,7 +133,23 @@ def main() -> int:
                   f"{r['recorded']} recorded", flush=True)  # fmt: skip
         load_after = _load()
         if args.profile:
-            from bench.profile import record, summarize
+            from bench import profile as bench_profile
+            from bench.profile import summarize
+
+            def record(pid: int, out: Path, work: object) -> None:
+                # --gil: only the thread holding the GIL, i.e. where the CPU goes (this
+                # process is GIL-bound); the wall-clock profile mostly shows waiting.
+                spy = subprocess.Popen(
+                    [str(bench_profile.PY_SPY), "record", "--pid", str(pid), "--gil",
+                     "--rate", "250", "--format", "raw", "--nonblocking", "-o", str(out)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                )  # fmt: skip
+                time.sleep(1.0)
+                try:
+                    work()  # type: ignore[operator]
+                finally:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(timeout=30)
 
             prof_dir = HERE / "profiles"
             prof_dir.mkdir(exist_ok=True)
