@@ -376,7 +376,9 @@ class Issuer:
                 )
                 results.append(
                     IssueResult(
-                        _view(pending.row, fill), pending.org_name, settings.hostname,
+                        _view(pending.row, fill),
+                        pending.org_name,
+                        settings.hostname,
                         settings.ssh_port,
                     )
                 )

@@ -46,7 +46,10 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        # 20 pooled connections: the HTTP API's thread pool runs up to 40 requests, and a
+        # connection over the pool size is closed when returned (a new PostgreSQL backend
+        # for every request under load, otherwise).
+        engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise ConfigurationError(
             "the database URL is not usable", cause=f"{type(exc).__name__}: {exc}"
@@ -147,9 +150,11 @@ def core_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextlib.contextmanager
 def core_read(engine: Engine) -> Iterator[Connection]:
-    """A Core connection for reads; its transaction ends (rolled back) at the end."""
+    """A Core connection for one read statement, in autocommit mode: no BEGIN and no
+    ROLLBACK round trips around it on PostgreSQL (one statement sees one snapshot)."""
     try:
         with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
     except OperationalError as exc:
         raise StoreUnavailable(
