@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.issuing import http_load
+from bench.issuing import _percentiles, _worker
 from bench.servers import HOSTNAME, GitwardServer
 
 HERE = Path(__file__).parent
@@ -39,6 +39,34 @@ SCHEMA = "gwbench_issue"
 
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def http_load(
+    ports: list[int], token: str, public_key: str, total: int, concurrency: int
+) -> dict[str, float]:
+    """bench/issuing.py's client, its connections spread round-robin over ``ports`` (one
+    ``gitward serve`` process each)."""
+    import asyncio
+
+    body = json.dumps({"public_key": public_key, "organization": "acme", "validity": "1h"}).encode()
+    request = (
+        b"POST /api/v1/ssh/certificates HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Authorization: Bearer " + token.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    latencies: list[float] = []
+
+    async def run() -> int:
+        share = [total // concurrency + (i < total % concurrency) for i in range(concurrency)]
+        results = await asyncio.gather(
+            *(_worker(ports[i % len(ports)], request, n, latencies) for i, n in enumerate(share))
+        )
+        return sum(results)
+
+    t0 = time.perf_counter()
+    failures = asyncio.run(run())
+    wall = time.perf_counter() - t0
+    return {"per_s": total / wall, "failures": failures, **_percentiles(latencies)}
 
 
 def _setup(data_dir: Path, url: str | None) -> tuple[str, str, dict[str, str]]:
@@ -95,6 +123,9 @@ def main() -> int:
     parser.add_argument("--total", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="gitward serve processes on the one store"
+    )
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     args = parser.parse_args()
 
@@ -107,24 +138,31 @@ def main() -> int:
         sep = "&" if "?" in args.postgres_url else "?"
         url = f"{args.postgres_url}{sep}options=-csearch_path%3D{SCHEMA}"
     data_dir = work / "data"
-    server = None
+    servers: list[GitwardServer] = []
     try:
         token, public_key, env = _setup(data_dir, url)
         for item in args.env:
             name, _, value = item.partition("=")
             env[name] = value
-        server = GitwardServer("gitward-issuer", data_dir=data_dir, env_extra=env)
-        server.start()
-        assert server.http_url, "no HTTP API"
-        port = int(server.http_url.rsplit(":", 1)[1].rstrip("/"))
-        http_load(port, token, public_key, 300, args.concurrency)  # warm up
+        servers = []
+        for i in range(args.processes):
+            servers.append(
+                GitwardServer(f"gitward-issuer-{i}", data_dir=data_dir, env_extra=env).start()
+            )
+        server = servers[0]
+        ports = []
+        for s_ in servers:
+            assert s_.http_url, "no HTTP API"
+            ports.append(int(s_.http_url.rsplit(":", 1)[1].rstrip("/")))
+        http_load(ports, token, public_key, 300, args.concurrency)  # warm up
         load_before = _load()
         runs = []
         for _ in range(args.reps):
             before = _recorded(data_dir, url)
-            cpu0 = server.cpu()
-            r = http_load(port, token, public_key, args.total, args.concurrency)
-            r["server_cpu_ms_per_cert"] = (server.cpu() - cpu0).total * 1000 / args.total
+            cpu0 = [s_.cpu() for s_ in servers]
+            r = http_load(ports, token, public_key, args.total, args.concurrency)
+            cpu = sum((s_.cpu() - c).total for s_, c in zip(servers, cpu0, strict=True))
+            r["server_cpu_ms_per_cert"] = cpu * 1000 / args.total
             r["recorded"] = _recorded(data_dir, url) - before
             runs.append(r)
             print(f"  {args.label} {args.db} c={args.concurrency}: {r['per_s']:.0f}/s, "
@@ -154,8 +192,11 @@ def main() -> int:
             prof_dir = HERE / "profiles"
             prof_dir.mkdir(exist_ok=True)
             raw = work / "issuing.raw.txt"
-            record(server.pid, raw,
-                   lambda: http_load(port, token, public_key, args.total, args.concurrency))  # fmt: skip
+            record(
+                server.pid,
+                raw,
+                lambda: http_load(ports, token, public_key, args.total, args.concurrency),
+            )
             if raw.exists():
                 text, _ = summarize(raw, top=40)
                 out = prof_dir / f"issuing-{args.label}-{args.db}.top.txt"
@@ -163,8 +204,8 @@ def main() -> int:
                 shutil.copy(raw, prof_dir / f"issuing-{args.label}-{args.db}.raw.txt")
                 print(f"  profile: {out}")
     finally:
-        if server is not None:
-            server.stop()
+        for s_ in servers:
+            s_.stop()
         if url:
             from bench.authscale import pg_reset_schema
 
@@ -193,6 +234,7 @@ def main() -> int:
         "load_before": load_before,
         "load_after": load_after,
         "env": args.env,
+        "processes": args.processes,
     }
     with (HERE / "issuing-steps.jsonl").open("a") as f:
         f.write(json.dumps(line) + "\n")

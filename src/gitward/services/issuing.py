@@ -339,7 +339,13 @@ class Issuer:
         settings = self.ctx.settings
         results: list[IssueResult] = []
         with core_transaction(self.ctx.engine) as conn:
-            ids = queries_issuing.insert_placeholders(conn, [p.row for p in batch])
+            # PostgreSQL: the serials from the id sequence, then one insert of complete
+            # rows. SQLite: insert the rows to get their ids, then fill them in (the same
+            # transaction, so no committed row lacks its certificate).
+            ids = queries_issuing.allocate_ids(conn, len(batch))
+            placeholders = ids is None
+            if ids is None:
+                ids = queries_issuing.insert_placeholders(conn, [p.row for p in batch])
             fills: list[dict[str, object]] = []
             events: list[dict[str, object]] = []
             for pending, serial in zip(batch, ids, strict=True):
@@ -382,7 +388,20 @@ class Issuer:
                         settings.ssh_port,
                     )
                 )
-            queries_issuing.fill_certificates(conn, fills)
+            if placeholders:
+                queries_issuing.fill_certificates(conn, fills)
+            else:
+                queries_issuing.insert_certificates(
+                    conn,
+                    [
+                        {
+                            **p.row,
+                            **{k: v for k, v in f.items() if k != "row_id"},
+                            "id": f["row_id"],
+                        }
+                        for p, f in zip(batch, fills, strict=True)
+                    ],
+                )
             queries_issuing.append_events(conn, events)
         return results  # committed: the with block above has ended
 

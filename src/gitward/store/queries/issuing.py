@@ -209,6 +209,21 @@ def managed_key(conn: Connection, ca_id: int) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
+def allocate_ids(conn: Connection, count: int) -> list[int] | None:
+    """On PostgreSQL, ``count`` ids for inventory rows from the table's own sequence (the
+    serials, known before signing, so each row is inserted once, complete); None on
+    SQLite, which has no sequence: there the ids come from ``insert_placeholders``."""
+    if conn.dialect.name != "postgresql":
+        return None
+    rows = conn.execute(_allocate_ids(), {"count": count})
+    return [int(row[0]) for row in rows]
+
+
+def insert_certificates(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert complete inventory rows (ids from ``allocate_ids``), one statement."""
+    conn.execute(_insert_certificates(), list(rows))
+
+
 def insert_placeholders(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """Insert inventory rows (without serial and certificate yet) in one statement; their
     ids, in the order given, are the serials."""
@@ -225,6 +240,21 @@ def fill_certificates(conn: Connection, fills: Sequence[Mapping[str, Any]]) -> N
 def append_events(conn: Connection, events: Sequence[Mapping[str, Any]]) -> None:
     """Audit events in one statement (each mapping: the columns of AuditEvent)."""
     conn.execute(_append_events(), list(events))
+
+
+@functools.cache
+def _allocate_ids() -> Any:
+    from sqlalchemy import text
+
+    return text(
+        "SELECT nextval(pg_get_serial_sequence('issued_certificates', 'id')) "
+        "FROM generate_series(1, :count)"
+    )
+
+
+@functools.cache
+def _insert_certificates() -> Any:
+    return insert(cast(Table, IssuedCertificate.__table__))
 
 
 @functools.cache
