@@ -126,6 +126,14 @@ def main() -> int:
     parser.add_argument(
         "--processes", type=int, default=1, help="gitward serve processes on the one store"
     )
+    parser.add_argument(
+        "--source", type=Path, help="serve another copy of Gitward (a directory holding gitward/)"
+    )
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="hide httptools and uvloop from the server: uvicorn's h11 and asyncio's loop",
+    )
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the server")
     args = parser.parse_args()
 
@@ -144,10 +152,19 @@ def main() -> int:
         for item in args.env:
             name, _, value = item.partition("=")
             env[name] = value
+        if args.plain_http:
+            shim = work / "no-c-http"
+            shim.mkdir()
+            for name in ("httptools", "uvloop"):
+                (shim / f"{name}.py").write_text(f"raise ImportError('{name} hidden')\n")
+            paths = [str(shim)] + ([str(args.source)] if args.source else [])
+            env["PYTHONPATH"] = ":".join(paths)
         servers = []
         for i in range(args.processes):
             servers.append(
-                GitwardServer(f"gitward-issuer-{i}", data_dir=data_dir, env_extra=env).start()
+                GitwardServer(
+                    f"gitward-issuer-{i}", data_dir=data_dir, env_extra=env, source=args.source
+                ).start()
             )
         server = servers[0]
         ports = []
@@ -235,6 +252,8 @@ def main() -> int:
         "load_after": load_after,
         "env": args.env,
         "processes": args.processes,
+        "source": str(args.source) if args.source else None,
+        "plain_http": args.plain_http,
     }
     with (HERE / "issuing-steps.jsonl").open("a") as f:
         f.write(json.dumps(line) + "\n")
