@@ -81,34 +81,40 @@ class GroupCommit(Generic[In, Out]):
         return slot.value  # type: ignore[return-value]
 
     def _lead(self) -> None:
-        with self._cond:
-            if self._window > 0 and len(self._queue) < self._max_batch:
-                deadline = time.monotonic() + self._window
-                while len(self._queue) < self._max_batch:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    self._cond.wait(left)
-            batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+        batch: list[_Slot[In, Out]] = []
+        outcomes: Sequence[Out | BaseException] = []
         try:
-            outcomes: Sequence[Out | BaseException] = self._commit([s.item for s in batch])
+            with self._cond:
+                if self._window > 0 and len(self._queue) < self._max_batch:
+                    deadline = time.monotonic() + self._window
+                    while len(self._queue) < self._max_batch:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._cond.wait(left)
+                size = min(self._max_batch, len(self._queue))
+                batch = [self._queue.popleft() for _ in range(size)]
+            outcomes = self._commit([s.item for s in batch])
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"commit gave {len(outcomes)} outcomes for {len(batch)}")
         except BaseException as exc:  # every caller of the batch gets the error
             outcomes = [exc] * len(batch)
-        self.batches += 1
-        self.items += len(batch)
-        for s, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                s.error = outcome
-            else:
-                s.value = outcome
-            s.done = True
-            s.event.set()
-        with self._cond:
-            if self._queue:
-                nxt = self._queue[0]
-                nxt.lead = True
-                nxt.event.set()
-            else:
-                self._leading = False
+        finally:
+            # Whatever happened, every caller taken is answered and the lead passes on:
+            # no caller waits for a leader that is gone.
+            self.batches += 1
+            self.items += len(batch)
+            for s, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    s.error = outcome
+                else:
+                    s.value = outcome
+                s.done = True
+                s.event.set()
+            with self._cond:
+                if self._queue:
+                    nxt = self._queue[0]
+                    nxt.lead = True
+                    nxt.event.set()
+                else:
+                    self._leading = False
