@@ -116,6 +116,19 @@ class IssuedView(View):
     organization_id: int | None
     created_at: dt.datetime
 
+    def to_json(self) -> dict[str, object]:
+        # View.to_json without asdict's deep copy (the issuing API's hot path): the lists
+        # and dicts are copied one level, which is all they have.
+        out: dict[str, object] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, dt.datetime):
+                value = value.isoformat()
+            elif isinstance(value, list | dict):
+                value = value.copy()
+            out[name] = value
+        return out
+
     @classmethod
     def of(cls, row: IssuedCertificate) -> IssuedView:
         assert row.serial is not None and row.certificate is not None  # set before commit
