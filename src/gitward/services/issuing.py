@@ -1,6 +1,10 @@
 """The issuing service: a user with an access token gets a certificate for their own key.
 
-``Issuer.issue`` (what ``POST /api/v1/ssh/certificates`` calls), in one transaction:
+``Issuer.issue`` (what ``POST /api/v1/ssh/certificates`` calls): steps 1-6 from one read
+(store/queries/issuing.py: token, user, organization, CA and revocations in one statement)
+and checks in memory; step 7 in a transaction shared with the requests waiting at that
+moment (group commit, services/group_commit.py); the caller gets its certificate only
+after that transaction has committed:
 
  1. authenticate the token (scope ``cert:issue``; the user not suspended)
  2. validate the public key (the upload rules: not a private key, not a certificate, not
@@ -15,7 +19,8 @@
     never past the CA's retirement
  6. options: only restrictions from an allowlist (``no-pty``, ``force-command=...``,
     ``source-address=...``, ...); ``bind_source_address`` adds the caller's own address
- 7. allocate the serial (the inventory row's id), sign, record, audit.
+ 7. allocate the serial (the inventory row's id), sign, record, audit; a failed commit
+    answers an error to every request of the batch and hands out no certificate.
 
 The certificate names its user with ``login@HOSTNAME=USERNAME`` and ``id@HOSTNAME=USERID``
 (HOSTNAME = settings.hostname), principal USERNAME, key id ``USERNAME-SERIAL``.
