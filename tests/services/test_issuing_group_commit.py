@@ -148,3 +148,30 @@ def parse_certificate_key(line: str) -> bytes:
     import base64
 
     return base64.b64decode(line.split()[1])
+
+
+@pytest.mark.parametrize("how", ["removed", "revoked"])
+def test_ok_a_cached_ca_key_stops_signing_at_once(world: World, how: str) -> None:
+    from gitward.services import authorities
+    from gitward.services.issuing import NoManagedCA
+
+    issuer = Issuer(world.ctx)  # one process: its decrypted CA key is cached after this
+    issuer.issue(world.alice_token, IssueRequest(public_line(), organization="acme"))
+    if how == "removed":
+        authorities.remove_ca(world.ctx, world.ca.fingerprint)
+    else:
+        revocation.revoke_key(world.ctx, world.ca.public_key.encode())
+    with pytest.raises(NoManagedCA):
+        issuer.issue(world.alice_token, IssueRequest(public_line(), organization="acme"))
+    assert _issue_events(world) == 1
+
+
+def test_ok_a_revoked_token_is_refused_on_its_next_request(world: World) -> None:
+    from gitward.services import tokens
+
+    made = tokens.create_token(world.ctx, "alice")
+    issuer = Issuer(world.ctx)
+    issuer.issue(made.token, IssueRequest(public_line(), organization="acme"))
+    tokens.revoke_token(world.ctx, made.view.id)
+    with pytest.raises(tokens.Unauthenticated):
+        issuer.issue(made.token, IssueRequest(public_line(), organization="acme"))
