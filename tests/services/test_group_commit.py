@@ -16,9 +16,10 @@ def _run_together(group: GroupCommit[int, int], items: list[int]) -> list[int | 
     out: list[int | BaseException] = [RuntimeError("not run")] * len(items)
 
     def one(i: int) -> None:
-        start.wait()
         try:
-            out[i] = group.submit(items[i])
+            with group.announce() as submit:  # announced: a leader waits for this caller
+                start.wait()
+                out[i] = submit(items[i])
         except BaseException as exc:
             out[i] = exc
 
@@ -73,9 +74,19 @@ def test_fail_a_wrong_number_of_outcomes_is_an_error_for_every_caller() -> None:
 
 
 def test_ok_a_lone_caller_commits_without_waiting_for_company() -> None:
-    group = GroupCommit(lambda items: [i + 1 for i in items], max_batch=64, window=0)
+    # A window of an hour: a lone caller (nobody announced) must not wait for it.
+    group = GroupCommit(lambda items: [i + 1 for i in items], max_batch=64, window=3600)
     assert [group.submit(i) for i in range(3)] == [1, 2, 3]
-    assert group.batches == 3
+    with group.announce() as submit:
+        assert submit(7) == 8
+    assert group.batches == 4
+
+
+def test_ok_a_caller_that_fails_before_submitting_does_not_hold_the_batch() -> None:
+    group = GroupCommit(lambda items: list(items), max_batch=64, window=3600)
+    with pytest.raises(ValueError), group.announce():
+        raise ValueError("bad request")  # announced, then left without submitting
+    assert group.submit(1) == 1  # with an hour's window: nobody is waited for
 
 
 @pytest.mark.parametrize("window", [0.0, 0.002])

@@ -9,6 +9,10 @@ still waiting (which may be itself, if the queue held more than one batch). Call
 arrive while a commit runs queue up for the next one, so under load the batch size grows
 by itself and one fsync serves many certificates.
 
+The leader waits only for callers that said they are coming (``announce``: a request
+that is still reading what it needs): with nobody else on the way it commits at once, so a
+lone request pays no window.
+
 ``commit`` returns one outcome per item, in order: a value, or an exception to raise in
 that item's caller. If ``commit`` itself raises, every item of the batch gets that error.
 A caller is resolved only after ``commit`` returned, i.e. after its transaction is
@@ -18,9 +22,10 @@ committed: nothing is answered before it is durable.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
 In = TypeVar("In")
@@ -53,18 +58,43 @@ class GroupCommit(Generic[In, Out]):
         self._cond = threading.Condition()
         self._queue: collections.deque[_Slot[In, Out]] = collections.deque()
         self._leading = False
+        self._coming = 0  # announced callers that have not submitted yet
         self.batches = 0  # how many commits ran, and how many items they carried
         self.items = 0
 
-    def submit(self, item: In) -> Out:
+    @contextlib.contextmanager
+    def announce(self) -> Iterator[Callable[[In], Out]]:
+        """``with group.announce() as submit: ...prepare...; return submit(item)``: a
+        leader waiting for company waits for this caller too, until it submits or leaves
+        the block (an error while preparing)."""
+        with self._cond:
+            self._coming += 1
+        submitted = False
+
+        def submit(item: In) -> Out:
+            nonlocal submitted
+            submitted = True
+            return self.submit(item, _announced=True)
+
+        try:
+            yield submit
+        finally:
+            if not submitted:
+                with self._cond:
+                    self._coming -= 1
+                    self._cond.notify_all()
+
+    def submit(self, item: In, *, _announced: bool = False) -> Out:
         slot: _Slot[In, Out] = _Slot(item)
         with self._cond:
             self._queue.append(slot)
+            if _announced:
+                self._coming -= 1
             lead = not self._leading
             if lead:
                 self._leading = True
-            elif len(self._queue) >= self._max_batch:
-                self._cond.notify_all()  # a leader waiting for its window: the batch is full
+            else:
+                self._cond.notify_all()  # a leader waiting for company: one more, or full
         while not slot.done:
             if not lead:
                 slot.event.wait()
@@ -85,9 +115,9 @@ class GroupCommit(Generic[In, Out]):
         outcomes: Sequence[Out | BaseException] = []
         try:
             with self._cond:
-                if self._window > 0 and len(self._queue) < self._max_batch:
+                if self._window > 0:
                     deadline = time.monotonic() + self._window
-                    while len(self._queue) < self._max_batch:
+                    while len(self._queue) < self._max_batch and self._coming > 0:
                         left = deadline - time.monotonic()
                         if left <= 0:
                             break

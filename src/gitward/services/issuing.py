@@ -33,7 +33,7 @@ import hmac
 import ipaddress
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -226,6 +226,12 @@ class Issuer:
         self._group = GroupCommit(self._commit, max_batch=self.max_batch, window=self.window)
 
     def issue(self, token: str | None, request: IssueRequest) -> IssueResult:
+        with self._group.announce() as submit:
+            return self._issue_token(token, request, submit)
+
+    def _issue_token(
+        self, token: str | None, request: IssueRequest, submit: Callable[[_Pending], IssueResult]
+    ) -> IssueResult:
         now = self.ctx.now()
         digest = tokens.token_digest(token)
         key, key_error = _parse_key(request.public_key)
@@ -251,7 +257,7 @@ class Issuer:
             now,
         )
         tokens.check_scope(first.token_id, first.token_scopes, tokens.SCOPE_ISSUE)
-        return self._issue(facts, first.token_id, key, key_error, request, now)
+        return submit(self._prepare(facts, first.token_id, key, key_error, request, now))
 
     def issue_as(self, user_id: int, request: IssueRequest) -> IssueResult:
         """Issue for a user signed in to the web UI (no token: the browser session is the
@@ -268,9 +274,9 @@ class Issuer:
             )
         if not facts or facts[0].user_suspended:
             raise PermissionDenied("your account is suspended", cause=f"user {user_id}")
-        return self._issue(facts, None, key, key_error, request, now)
+        return self._group.submit(self._prepare(facts, None, key, key_error, request, now))
 
-    def _issue(
+    def _prepare(
         self,
         facts: list[queries_issuing.IssuingFacts],
         token_id: int | None,
@@ -278,7 +284,8 @@ class Issuer:
         key_error: GitwardError | None,
         request: IssueRequest,
         now: dt.datetime,
-    ) -> IssueResult:
+    ) -> _Pending:
+        """Check the request against the facts read; what the group commit records."""
         ctx = self.ctx
         if key is None:
             assert key_error is not None
@@ -290,7 +297,7 @@ class Issuer:
         assert chosen.org_id is not None and chosen.org_name is not None
         assert chosen.ca_id is not None and chosen.ca_fingerprint is not None
         valid_after, valid_before = _validity(request.validity, chosen, ctx, now)
-        pending = _Pending(
+        return _Pending(
             row={
                 "key_id": "",
                 "ca_id": chosen.ca_id,
@@ -319,7 +326,6 @@ class Issuer:
             token_id=token_id,
             now=now,
         )
-        return self._group.submit(pending)
 
     def list_for(self, token: str | None, *, valid_now: bool = False) -> list[IssuedView]:
         """The caller's own certificates; every certificate for a site admin."""
