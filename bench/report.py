@@ -171,13 +171,15 @@ def targets(r: dict[str, Any]) -> list[list[str]]:
                 _ok(rate >= 1000),
             ]
         )
-    # bench/issuing_steps.py: this branch's interleaved after-runs per database (issue 11),
-    # the median of their rounds.
+    # bench/issuing_steps.py: this branch's newest interleaved after-runs at concurrency 16
+    # per database (issue 11), the median of their rounds.
     import statistics
 
     runs = r.get("issuing_steps", {}).get("runs", [])
+    afters = [x for x in runs if x["label"].endswith("after(branch)") and x["concurrency"] == 16]
+    newest = afters[-1]["label"] if afters else None
     for db in ("sqlite", "postgresql"):
-        mine = [x for x in runs if x["db"] == db and x["label"].startswith("ab-after")]
+        mine = [x for x in afters if x["db"] == db and x["label"] == newest]
         if not mine:
             continue
         rate = statistics.median(x["per_s_median"] for x in mine)
