@@ -806,7 +806,7 @@ def issuing_steps_section(steps: dict[str, Any]) -> list[str]:
                 f"{x['p99_ms_median']:.1f} ({x['p99_ms_best']:.1f})",
                 f"{x['cpu_ms_per_cert_median']:.2f}",
                 f"{x['failures']} / {x['unrecorded']}",
-                f"{x['reps']} x {x['total']:,}",
+                f"{x['reps']} x {x['total']:,} at c={x['concurrency']}",
                 f"{x['at']}; {x['load_before']} / {x['load_after']}",
             ]
         )
@@ -814,7 +814,8 @@ def issuing_steps_section(steps: dict[str, Any]) -> list[str]:
         "## Issuing, step by step (issue 11)\n",
         "`./.venv/bin/python -m bench.issuing_steps --db sqlite|postgresql --label STEP` "
         "(bench/issuing_steps.py): a fresh store, `gitward serve`, 300 requests to warm up, "
-        "then REPS x N requests at concurrency 16 through `POST /api/v1/ssh/certificates` "
+        "then REPS x N requests at concurrency C (16 unless said) through "
+        "`POST /api/v1/ssh/certificates` "
         "(HTTP/1.1 keep-alive, one connection per worker, bench/issuing.py's client). "
         "certificates/s and p99: median of the repetitions (best in brackets); server CPU: "
         "the `gitward serve` processes' user+system time per certificate, the figure the "
