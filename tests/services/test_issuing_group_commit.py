@@ -175,3 +175,21 @@ def test_ok_a_revoked_token_is_refused_on_its_next_request(world: World) -> None
     tokens.revoke_token(world.ctx, made.view.id)
     with pytest.raises(tokens.Unauthenticated):
         issuer.issue(made.token, IssueRequest(public_line(), organization="acme"))
+
+
+def test_ok_recorded_hook_runs_once_per_certificate_after_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, bool]] = []
+
+    def recorded(self: Issuer, result: IssueResult) -> None:
+        # The hook (metrics) sees each certificate once, already committed.
+        seen.append((result.issued.serial, result.issued.serial in [r[0] for r in _rows(world)]))
+        raise RuntimeError("a broken metrics hook")  # must not cost the caller its certificate
+
+    monkeypatch.setattr(Issuer, "_recorded", recorded)
+    issuer = Issuer(world.ctx, max_batch=4, window=2.0)
+    results = _together(issuer, world.alice_token, [public_line() for _ in range(4)])
+    assert all(isinstance(r, IssueResult) for r in results), results
+    serials = sorted(r.issued.serial for r in results if isinstance(r, IssueResult))
+    assert sorted(s for s, _ in seen) == serials and all(committed for _, committed in seen)

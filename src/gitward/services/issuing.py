@@ -37,6 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
+import structlog
+
 from gitward.ca.sign import (
     CertificateRequest,
     CertOptions,
@@ -60,6 +62,8 @@ from gitward.store.queries import issuing as queries_issuing
 # Restrictions a caller may add to their own certificate. Everything else (permit-*,
 # extension:/critical: custom options, verify-required, clear) is refused: the issuer
 # decides what a certificate grants, the caller may only narrow it.
+log = structlog.get_logger("gitward.issuing")
+
 ALLOWED_OPTIONS: Final = (
     "no-x11-forwarding",
     "no-agent-forwarding",
@@ -352,7 +356,10 @@ class Issuer:
                     results.append(exc)
         for result in results:
             if not isinstance(result, BaseException):
-                self._recorded(result)
+                try:
+                    self._recorded(result)
+                except Exception:  # the certificate is recorded: its caller gets it anyway
+                    log.exception("issuing.recorded_hook_failed", serial=result.issued.serial)
         return results
 
     def _recorded(self, result: IssueResult) -> None:
