@@ -171,6 +171,32 @@ def targets(r: dict[str, Any]) -> list[list[str]]:
                 _ok(rate >= 1000),
             ]
         )
+    # bench/issuing_steps.py: this branch's newest interleaved after-runs at concurrency 16
+    # per database (issue 11), the median of their rounds.
+    import statistics
+
+    runs = r.get("issuing_steps", {}).get("runs", [])
+    afters = [x for x in runs if x["label"].endswith("after(branch)") and x["concurrency"] == 16]
+    newest = afters[-1]["label"] if afters else None
+    for db in ("sqlite", "postgresql"):
+        mine = [x for x in afters if x["db"] == db and x["label"] == newest]
+        if not mine:
+            continue
+        rate = statistics.median(x["per_s_median"] for x in mine)
+        p99 = statistics.median(x["p99_ms_median"] for x in mine)
+        conc = mine[-1]["concurrency"]
+        when = f"{len(mine)} rounds, {mine[-1]['at'][:10]}"
+        rows += [
+            [
+                f"certificates issued per second, HTTP c={conc}, {db} (step by step, {when})",
+                f"{rate:.0f}/s",
+                "",
+                "",
+                ">= 1000/s",
+                _ok(rate >= 1000),
+            ],
+            [f"issuing p99 at c={conc}, {db}", f"{p99:.0f} ms", "", "", "< 50 ms", _ok(p99 < 50)],
+        ]
     return rows
 
 
@@ -794,6 +820,8 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
                 ["", "certificates/s", "p50 ms", "p99 ms", "server CPU ms/cert", "failures"], rows
             ),
         ]
+    if r.get("issuing_steps"):
+        parts += issuing_steps_section(r["issuing_steps"])
     if "ab" in r:
         ab = r["ab"]
         rows = []
@@ -839,6 +867,56 @@ def render(r: dict[str, Any], have_plot: bool, analysis: str) -> str:
     return "\n".join(parts)
 
 
+def issuing_steps_section(steps: dict[str, Any]) -> list[str]:
+    """bench/issuing_steps.py's runs (bench/issuing-steps.jsonl, one line per run, in the
+    order they ran) and the notes on them (bench/issuing-steps.md, as written)."""
+    rows = []
+    for x in steps["runs"]:
+        rows.append(
+            [
+                x["label"],
+                x["db"],
+                str(x.get("processes", 1)),
+                f"{x['per_s_median']} ({x['per_s_best']})",
+                f"{x['p50_ms_median']:.1f}",
+                f"{x['p99_ms_median']:.1f} ({x['p99_ms_best']:.1f})",
+                f"{x['cpu_ms_per_cert_median']:.2f}",
+                f"{x['failures']} / {x['unrecorded']}",
+                f"{x['reps']} x {x['total']:,} at c={x['concurrency']}",
+                f"{x['at']}; {x['load_before']} / {x['load_after']}",
+            ]
+        )
+    return [
+        "## Issuing, step by step (issue 11)\n",
+        "`./.venv/bin/python -m bench.issuing_steps --db sqlite|postgresql --label STEP` "
+        "(bench/issuing_steps.py): a fresh store, `gitward serve`, 300 requests to warm up, "
+        "then REPS x N requests at concurrency C (16 unless said) through "
+        "`POST /api/v1/ssh/certificates` "
+        "(HTTP/1.1 keep-alive, one connection per worker, bench/issuing.py's client). "
+        "certificates/s and p99: median of the repetitions (best in brackets); server CPU: "
+        "the `gitward serve` processes' user+system time per certificate, the figure the "
+        "machine's load disturbs least; failures / unrecorded: non-201 answers, and 201 "
+        "answers whose certificate the inventory does not hold (counted after each "
+        "repetition). Load: `uptime` before / after.\n",
+        _table(
+            [
+                "step",
+                "database",
+                "processes",
+                "certificates/s",
+                "p50 ms",
+                "p99 ms",
+                "server CPU ms/cert",
+                "failures / unrecorded",
+                "requests",
+                "measured; load before / after",
+            ],
+            rows,
+        ),
+        steps.get("notes", ""),
+    ]
+
+
 def write(results: dict[str, Any], here: Path, *, plot_again: bool = True) -> None:
     """RESULTS.md and the plot into ``here`` (bench/ for a full run), with the soak's
     figures from bench/soak.json and the connector's from bench/connector.json when they
@@ -855,6 +933,17 @@ def write(results: dict[str, Any], here: Path, *, plot_again: bool = True) -> No
     workers = here / "workers.json"
     if workers.exists() and "workers" not in results:
         results = {**results, "workers": json.loads(workers.read_text())}
+    steps = here / "issuing-steps.jsonl"
+    if steps.exists() and "issuing_steps" not in results:
+        notes = here / "issuing-steps.md"
+        runs = [json.loads(line) for line in steps.read_text().splitlines() if line.strip()]
+        results = {
+            **results,
+            "issuing_steps": {
+                "runs": runs,
+                "notes": notes.read_text() if notes.exists() else "",
+            },
+        }
     have_plot = plot(results, here / PLOT) if plot_again else (here / PLOT).exists()
     analysis_path = Path(__file__).resolve().parent / "ANALYSIS.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else ""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -275,10 +276,13 @@ def _string(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
 
+_PROTOCOL_NAME: Final = re.compile(rb"[\x21-\x7e]+")
+
+
 def _name(reader: WireReader, what: str) -> str:
     """A protocol name: non-empty printable ASCII, no spaces (types, options, algorithms)."""
     raw = reader.string()
-    if not raw or any(b < 0x21 or b > 0x7E for b in raw):
+    if _PROTOCOL_NAME.fullmatch(raw) is None:
         raise CertificateError(
             "the SSH certificate is damaged", cause=f"{what} is not printable ASCII: {raw!r}"
         )

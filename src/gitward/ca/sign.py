@@ -32,6 +32,7 @@ Checks, applied in this order by ``sign_certificate`` (first failure wins):
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -320,7 +321,10 @@ def _canonical_key(blob: bytes, what: str) -> bytes:
     return canonical
 
 
+@functools.lru_cache(maxsize=64)
 def _check_ca_key(blob: bytes) -> str:
+    # Cached: a pure function of the blob (a refused key raises, which is not cached), and
+    # an issuing server signs with the same few CA keys thousands of times a second.
     _canonical_key(blob, "CA key")
     return WireReader(blob).text()
 

@@ -120,11 +120,17 @@ def max_lifetime(org: Organization) -> int:
 
 def open_private_key(secret: bytes, managed: ManagedCAKey, ca: CertificateAuthority) -> PrivateKey:
     """Decrypt a managed CA's private key and check it is the CA's (an altered row is not)."""
-    data = ca_secret.open_sealed(secret, managed.encrypted_key, ca.fingerprint)
+    return open_sealed_key(secret, managed.encrypted_key, ca.fingerprint)
+
+
+def open_sealed_key(secret: bytes, sealed: str, fingerprint: str) -> PrivateKey:
+    """``open_private_key`` from the stored columns (the issuing hot path reads them with
+    Core SQL, not as ORM objects)."""
+    data = ca_secret.open_sealed(secret, sealed, fingerprint)
     private = load_private_key(data)
-    if sha256_fingerprint(private.public.blob) != ca.fingerprint:
+    if sha256_fingerprint(private.public.blob) != fingerprint:
         raise ConfigurationError(
             "a managed CA key does not match its certificate authority",
-            cause=f"CA {ca.fingerprint}",
+            cause=f"CA {fingerprint}",
         )
     return private

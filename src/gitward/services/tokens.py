@@ -249,27 +249,55 @@ def authenticate(
 def validate(session: Session, token: str | None, now: dt.datetime) -> Caller:
     """The caller of a token valid now whose user is not suspended, whatever its scopes
     (the admin API checks the scope each operation needs)."""
+    digest = token_digest(token)
+    found = tokens.token_with_user(session, digest)
+    # compare_digest is belt and braces: the lookup is by hash, so timing reveals nothing.
+    if found is None or not hmac.compare_digest(found[0].token_hash, digest):
+        raise Unauthenticated(_BAD_TOKEN, cause="unknown token")
+    row, user = found
+    check_token(row.id, row.revoked_at, row.expires_at, user.id, user.suspended, now)
+    return Caller(user, row)
+
+
+def token_digest(token: str | None) -> str:
+    """The stored form of a well-formed token; Unauthenticated for none or a malformed one
+    (checked before any lookup)."""
     if not token:
         raise Unauthenticated(
             "authentication required: send Authorization: Bearer TOKEN", cause="no token"
         )
     if not token.startswith(PREFIX) or len(token) != _TOKEN_LENGTH:
         raise Unauthenticated(_BAD_TOKEN, cause="malformed token")
-    digest = hash_token(token)
-    found = tokens.token_with_user(session, digest)
-    # compare_digest is belt and braces: the lookup is by hash, so timing reveals nothing.
-    if found is None or not hmac.compare_digest(found[0].token_hash, digest):
-        raise Unauthenticated(_BAD_TOKEN, cause="unknown token")
-    row, user = found
-    if row.revoked_at is not None:
-        raise Unauthenticated(_BAD_TOKEN, cause=f"token {row.id} revoked")
-    if row.expires_at is not None and row.expires_at <= now:
+    return hash_token(token)
+
+
+def check_token(
+    token_id: int,
+    revoked_at: dt.datetime | None,
+    expires_at: dt.datetime | None,
+    user_id: int,
+    suspended: bool,
+    now: dt.datetime,
+) -> None:
+    """The checks on a token found by its hash (``validate``, and the issuing hot path,
+    which reads the same columns with Core SQL): not revoked, not expired, user active."""
+    if revoked_at is not None:
+        raise Unauthenticated(_BAD_TOKEN, cause=f"token {token_id} revoked")
+    if expires_at is not None and expires_at <= now:
         raise Unauthenticated(
-            "the access token has expired: create a new one", cause=f"token {row.id} expired"
+            "the access token has expired: create a new one", cause=f"token {token_id} expired"
         )
-    if user.suspended:
-        raise PermissionDenied("your account is suspended", cause=f"user {user.id} suspended")
-    return Caller(user, row)
+    if suspended:
+        raise PermissionDenied("your account is suspended", cause=f"user {user_id} suspended")
+
+
+def check_scope(token_id: int, scopes: str, scope: str) -> None:
+    if scope not in scopes.split():
+        raise InsufficientScope(
+            f"the access token lacks the {scope} scope",
+            cause=f"token {token_id} scopes {scopes}",
+        )
 
 
 _BAD_TOKEN: Final = "the access token is not valid"
+BAD_TOKEN: Final = _BAD_TOKEN

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,7 +46,10 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        # 20 pooled connections: the HTTP API's thread pool runs up to 40 requests, and a
+        # connection over the pool size is closed when returned (a new PostgreSQL backend
+        # for every request under load, otherwise).
+        engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise ConfigurationError(
             "the database URL is not usable", cause=f"{type(exc).__name__}: {exc}"
@@ -130,10 +133,42 @@ def transaction(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
+@contextlib.contextmanager
+def core_transaction(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in one transaction (no ORM session): what the issuing hot path
+    uses. Commits on success; errors are mapped as ``transaction`` maps them."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except IntegrityError as exc:
+        raise AlreadyExists("already exists", cause=str(exc.orig)) from exc
+    except OperationalError as exc:
+        raise StoreUnavailable(
+            "the database is not reachable", cause=f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+@contextlib.contextmanager
+def core_read(engine: Engine) -> Iterator[Connection]:
+    """A Core connection for one read statement, in autocommit mode: no BEGIN and no
+    ROLLBACK round trips around it on PostgreSQL (one statement sees one snapshot)."""
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+    except OperationalError as exc:
+        raise StoreUnavailable(
+            "the database is not reachable", cause=f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
 __all__ = [
+    "Connection",
     "Engine",
     "Session",
     "StoreUnavailable",
+    "core_read",
+    "core_transaction",
     "make_engine",
     "migrate",
     "open_store",

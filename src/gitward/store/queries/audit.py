@@ -28,19 +28,49 @@ def append_event(
     credential_kind: str | None = None,
 ) -> AuditEvent:
     event = AuditEvent(
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        outcome=outcome,
-        peer=peer,
-        detail=json.dumps(dict(detail or {}), sort_keys=True, default=str),
-        user_id=user_id,
-        organization_id=organization_id,
-        credential_kind=credential_kind,
+        **event_values(
+            at=at,
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            peer=peer,
+            detail=detail,
+            user_id=user_id,
+            organization_id=organization_id,
+            credential_kind=credential_kind,
+        )
     )
     session.add(event)
     return event
+
+
+def event_values(
+    *,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    target: str = "",
+    outcome: str = "ok",
+    peer: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+    user_id: int | None = None,
+    organization_id: int | None = None,
+    credential_kind: str | None = None,
+) -> dict[str, Any]:
+    """The columns of one event, as ``append_event`` writes them (for Core inserts)."""
+    return {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "target": target,
+        "outcome": outcome,
+        "peer": peer,
+        "detail": json.dumps(dict(detail or {}), sort_keys=True, default=str),
+        "user_id": user_id,
+        "organization_id": organization_id,
+        "credential_kind": credential_kind,
+    }
 
 
 def recent_events(session: Session, limit: int = 100) -> Sequence[AuditEvent]:
