@@ -19,6 +19,7 @@ from gitward import __version__
 from gitward.errors import ConfigurationError
 from gitward.http import errors
 from gitward.http.api import certificates, connector
+from gitward.http.guard import SafetyNet
 from gitward.services.context import Context
 from gitward.services.issuing import Issuer
 
@@ -46,6 +47,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(api)
     errors.install(app)
     _install_web(app)
+    app.add_middleware(SafetyNet)  # outermost of ours: added last
     return app
 
 

@@ -143,6 +143,24 @@ class GitwardConnection(asyncssh.SSHServerConnection):
     async def validate_public_key(
         self, username: str, key_data: bytes, msg: bytes, signature: bytes
     ) -> bool:
+        # The safety net: whatever goes wrong while deciding is a denial (fail closed),
+        # logged with its traceback; the connection and the server carry on.
+        try:
+            return await self._validate_public_key(username, key_data, msg, signature)
+        except Exception as exc:
+            log.error(
+                "ssh_auth_crashed",
+                outcome="denied",
+                peer=self.peer_address,
+                ssh_user=username[:64],
+                error=type(exc).__name__,
+                exc_info=exc,
+            )
+            return self._fail()
+
+    async def _validate_public_key(
+        self, username: str, key_data: bytes, msg: bytes, signature: bytes
+    ) -> bool:
         state = self.gitward_state
         signed = bool(msg)
         if signed:
