@@ -101,3 +101,115 @@ class SafetyNet:
             if started:
                 return  # too late for a clean answer: the server closes the connection
             await send_error(scope, send, 500, "internal_error", _API_MESSAGE, close=True)
+
+
+# ---- limits on what a request may send -------------------------------------------------
+
+
+class _BodyTooLarge(Exception):
+    """Raised from ``receive`` once a body passes its cap (never leaves this module)."""
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _head_size(scope: Scope) -> int:
+    """About the size of the request line and headers as sent."""
+    line = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + 16
+    return line + sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
+
+
+class BodyLimit:
+    """Caps request bodies: ``default_cap`` bytes, or the cap of the first route pattern
+    (a path prefix and suffix) that matches. A declared ``Content-Length`` over the cap is
+    answered 413 before a byte of the body is read; a chunked body is counted as it
+    streams and answered 413 as soon as it passes the cap. Either way the connection is
+    closed after the answer, so the rest of the body is never read."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        default_cap: int,
+        route_caps: tuple[tuple[str, str, int], ...] = (),
+        header_cap: int | None = None,
+    ) -> None:
+        self.app = app
+        self.default_cap = default_cap
+        self.route_caps = route_caps
+        self.header_cap = header_cap
+
+    def cap_for(self, path: str) -> int:
+        for prefix, suffix, cap in self.route_caps:
+            if path.startswith(prefix) and path.endswith(suffix):
+                return cap
+        return self.default_cap
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.header_cap is not None and _head_size(scope) > self.header_cap:
+            # The server refuses a head that arrives in pieces past the cap (431); one that
+            # arrived in a single read is parsed whole, so it is measured here as well.
+            message = f"the request line and headers must be at most {self.header_cap} bytes"
+            await send_error(scope, send, 431, "headers_too_large", message, close=True)
+            return
+        if scope.get("method") not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        cap = self.cap_for(str(scope.get("path", "")))
+        declared = [v for k, v in scope.get("headers", ()) if k == b"content-length"]
+        if declared:
+            length = declared[0].strip()
+            if len(declared) > 1 or not length.isdigit() or len(length) > 18:
+                await send_error(
+                    scope, send, 400, "invalid_request", "invalid Content-Length", close=True
+                )
+                return
+            if int(length) > cap:
+                await self._refuse(scope, send, cap, declared=int(length))
+                return
+        seen = 0
+        too_large = False
+        replaced = False
+
+        async def counted() -> Message:
+            nonlocal seen, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            # A handler (or FastAPI's body parser) may turn the exception into an answer
+            # of its own ("error parsing the body"): the 413 replaces it.
+            nonlocal replaced
+            if too_large:
+                if not replaced and message["type"] == "http.response.start":
+                    replaced = True
+                    await self._refuse(scope, send, cap, declared=None)
+                return
+            await send(message)
+
+        try:
+            await self.app(scope, counted, guarded_send)
+        except Exception:
+            if not too_large:  # a fault of ours: the safety net outside logs it
+                raise
+        if too_large and not replaced:
+            await self._refuse(scope, send, cap, declared=None)
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, cap: int, *, declared: int | None) -> None:
+        log.info(
+            "request_refused",
+            path=scope.get("path"),
+            code="body_too_large",
+            cause=f"body of {declared} bytes declared" if declared else "body streamed past cap",
+            cap=cap,
+        )
+        message = f"the request body must be at most {cap} bytes"
+        await send_error(scope, send, 413, "body_too_large", message, close=True)
