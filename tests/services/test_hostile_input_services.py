@@ -8,6 +8,7 @@ from structlog.testing import capture_logs
 
 from gitward.access.decision import Reason
 from gitward.keys.algorithms import COMPRESSED_POINT_REFUSED
+from gitward.logging import configure_logging
 from gitward.services import ssh_access
 from gitward.services.context import Context
 from tests.conftest import VECTORS
@@ -17,6 +18,7 @@ COMPRESSED = (VECTORS / "hostile" / "ecdsa256_compressed.pub").read_text().split
 
 def test_fail_compressed_point_key_is_denied_with_its_reason(ctx: Context) -> None:
     blob = base64.b64decode(COMPRESSED)
+    configure_logging("info")  # an earlier CLI test may have left it at warning
     with capture_logs() as logs:
         for signed in (False, True):
             result = ssh_access.authenticate(
