@@ -261,9 +261,14 @@ def revoke(
     ctx = ctx_of(request)
     try:
         if what == "serial":
-            if not serial.strip().isdigit():
-                raise InvalidInput("give the certificate's serial number")
-            administration.revoke_certificate(ctx, actor, int(serial), reason=reason)
+            number = serial.strip()
+            # ASCII digits of a uint64 ("²".isdigit() is true; int() refuses 4301 digits).
+            digits = number.lstrip("0") or "0"
+            if not (number.isascii() and number.isdigit() and len(digits) <= 20):
+                raise InvalidInput("give the certificate's serial number (0 to 2^64-1)")
+            if int(digits) >= 2**64:
+                raise InvalidInput("give the certificate's serial number (0 to 2^64-1)")
+            administration.revoke_certificate(ctx, actor, int(number), reason=reason)
         elif what == "key_id":
             administration.revoke_key_id(ctx, actor, key_id.strip(), ca=ca.strip(), reason=reason)
         elif what == "key":
