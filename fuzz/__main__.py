@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inputs", type=int, default=None, help="per target (instead of time)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--atheris", action="store_true", help="run one target under atheris")
-    args, rest = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if args.atheris:
         return _atheris(names(args.targets)[0], rest)
     total_findings = 0
