@@ -118,3 +118,16 @@ def test_fail_poison_bodies_on_every_api_route_are_4xx(world: World) -> None:
                     if response.status_code >= 400:
                         assert response.headers["content-type"] == "application/json"
     assert sum(statuses.values()) > 500 and statuses[422] and statuses[401]
+
+
+def test_fail_admin_uploads_of_a_compressed_point_key_are_422(world: World) -> None:
+    accounts.create_user(world.ctx, "ops", site_admin=True)
+    admin = bearer(tokens.create_token(world.ctx, "ops", scopes=tuple(sorted(tokens.SCOPES))).token)
+    with app_client(world.ctx) as http:
+        for path, body in (
+            ("/api/v1/admin/users/alice/keys", {"key": COMPRESSED}),
+            ("/api/v1/orgs/acme/ssh-certificate-authorities", {"key": COMPRESSED}),
+        ):
+            response = http.post(path, json=body, headers=admin)
+            assert response.status_code == 422, (path, response.text)
+            assert response.json()["error"]["message"] == COMPRESSED_POINT_REFUSED
