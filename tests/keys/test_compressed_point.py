@@ -65,3 +65,12 @@ def test_fail_certificate_of_a_compressed_key() -> None:
     with pytest.raises(CertificateError) as caught:
         parse_certificate(cert)
     assert caught.value.message == COMPRESSED_POINT_REFUSED
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_ok_a_compressed_spki_converts_like_ssh_keygen(bits: str) -> None:
+    """Outside SSH's wire form a compressed point is fine: `ssh-keygen -i -m PKCS8` reads
+    openssl's compressed SubjectPublicKeyInfo and writes the uncompressed SSH key; so do we."""
+    key = load_public_key((HOSTILE / f"ecdsa{bits}_compressed.spki.pem").read_bytes())
+    expected = (HOSTILE / f"ecdsa{bits}_uncompressed.pub").read_text().split()[1]
+    assert base64.b64encode(key.blob).decode() == expected
