@@ -120,6 +120,32 @@ def test_fail_poison_bodies_on_every_api_route_are_4xx(world: World) -> None:
     assert sum(statuses.values()) > 500 and statuses[422] and statuses[401]
 
 
+def test_fail_ids_and_numbers_out_of_range_are_4xx(world: World) -> None:
+    """Every route with an id in its path, and every query number, at values the database
+    cannot hold: found by this test, /user/keys/9223372036854775808 and a revocation of
+    serial 2**64 raised OverflowError in the driver (500)."""
+    accounts.create_user(world.ctx, "ops", site_admin=True)
+    admin = bearer(tokens.create_token(world.ctx, "ops", scopes=tuple(sorted(tokens.SCOPES))).token)
+    numbers = ("9223372036854775808", "99999999999999999999999", "-1", "0")
+    query = "&".join(f"{k}={{n}}" for k in ("page", "per_page", "serial", "since", "before"))
+    with app_client(world.ctx) as http:
+        schema = http.get("/api/v1/openapi.json").json()
+        for template, operations in schema["paths"].items():
+            for n in numbers:
+                path = re.sub(
+                    r"\{[^}]+\}", lambda m, n=n: n if "id" in m.group(0) else "acme", template
+                )
+                for method in operations:
+                    for url in (path, f"{path}?{query.format(n=n)}"):
+                        response = http.request(method, url, json={}, headers=admin)
+                        assert response.status_code < 500, (method, url, response.text)
+        for serial in (2**64, 2**63 + 5, -1):
+            response = http.post(
+                "/api/v1/admin/ssh-certificates/revocations", json={"serial": serial}, headers=admin
+            )
+            assert response.status_code in (404, 422), (serial, response.text)
+
+
 def test_fail_admin_uploads_of_a_compressed_point_key_are_422(world: World) -> None:
     accounts.create_user(world.ctx, "ops", site_admin=True)
     admin = bearer(tokens.create_token(world.ctx, "ops", scopes=tuple(sorted(tokens.SCOPES))).token)
