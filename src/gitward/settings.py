@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     http_port: int = Field(
         default=8080, ge=0, le=65535, description="HTTP port, 0 for any free one"
     )
+    http_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body (413 beyond); webhooks may send 25 MiB",
+    )
+    http_max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest HTTP request line and headers together (431 beyond)",
+    )
     login_grace_seconds: int = Field(
         default=30, ge=1, description="Seconds a connection may take to authenticate"
     )

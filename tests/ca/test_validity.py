@@ -233,3 +233,14 @@ def test_live_documented_divergences(keygen_dir: Path, spec: str) -> None:
     assert got_after > 0
     with pytest.raises(InvalidInput):
         parse_validity(spec, int(time.time()))
+
+
+def test_fail_a_unicode_letter_that_folds_to_a_unit_is_refused() -> None:
+    """Found by fuzz/ (validity): under re.IGNORECASE "ſ" (U+017F) matched the unit [s],
+    and its lower case, itself, was not a unit: KeyError escaped parse_interval."""
+    with pytest.raises(InvalidInput):
+        parse_interval("1\u017f")
+    with pytest.raises(InvalidInput):
+        parse_validity("+1\u017f", 1_780_000_000)
+    with pytest.raises(InvalidInput):
+        parse_validity("20260101\u212a:20270101", 1_780_000_000)  # KELVIN SIGN, not K

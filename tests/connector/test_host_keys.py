@@ -124,3 +124,15 @@ def test_ok_the_strongest_key_comes_first() -> None:
     ed = HostKey("ssh-ed25519", b"ed-blob")
     decision = decide("h:22", [rsa, ecdsa, ed], [])
     assert decision.presented == (ed.fingerprint, ecdsa.fingerprint, rsa.fingerprint)
+
+
+def test_fail_a_pattern_of_many_stars_does_not_hang() -> None:
+    """Found by fuzz/ (known_hosts): the glob was a regular expression, and ``a*a*a*...b``
+    against a long name backtracked exponentially (the connector hung on one line)."""
+    key = export_public_key(generate_key("ed25519")).decode().split()
+    line = ("a*" * 40 + "b " + " ".join(key[:2])).encode()
+    [entry] = parse_known_hosts(line)
+    assert not entry.matches("a" * 60, 22)
+    [star] = parse_known_hosts(("*.example.com,!bad.example.com " + " ".join(key[:2])).encode())
+    assert star.matches("git.example.com", 22) and not star.matches("bad.example.com", 22)
+    assert not star.matches("example.com", 22)

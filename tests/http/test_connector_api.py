@@ -67,20 +67,32 @@ def test_ok_issue_lookup_is_the_search_data(
     assert answer.status_code == 200
     assert answer.json() == json.loads(json.dumps(search(ctx, "PROJ-1").to_json()))
     assert [c["subject"] for c in answer.json()["commits"]] == [
-        "PROJ-1 PROJ-2 second", "PROJ-1 first"]
-    assert http.get(f"{API}/issues/PROJ-1?limit=1", headers=_auth(
-        tokens["connector:read"])).json()["truncated"] is True
+        "PROJ-1 PROJ-2 second",
+        "PROJ-1 first",
+    ]
+    assert (
+        http.get(f"{API}/issues/PROJ-1?limit=1", headers=_auth(tokens["connector:read"])).json()[
+            "truncated"
+        ]
+        is True
+    )
 
 
 @pytest.mark.parametrize(
     ("token", "status", "code"),
-    [(None, 401, "unauthenticated"), ("cert:issue", 403, "insufficient_scope"),
-     ("gwp_bogus", 401, "unauthenticated")],
+    [
+        (None, 401, "unauthenticated"),
+        ("cert:issue", 403, "insufficient_scope"),
+        ("gwp_bogus", 401, "unauthenticated"),
+    ],
     ids=["fail/no-token", "fail/wrong-scope", "fail/bad-token"],
 )
 def test_fail_reading_needs_connector_read(
-    http: httpx.Client, world: tuple[Context, dict[str, str], str], token: str | None,
-    status: int, code: str,
+    http: httpx.Client,
+    world: tuple[Context, dict[str, str], str],
+    token: str | None,
+    status: int,
+    code: str,
 ) -> None:
     headers = _auth(world[1].get(token, token)) if token else {}
     for path in ("/issues/PROJ-1", "/repositories"):

@@ -50,6 +50,7 @@ def error_of(page: str) -> str:
         "ed25519_rfc4716.pub",
         "two_keys.pub",
         "with_options.pub",
+        "../hostile/ecdsa256_compressed.pub",  # issue 12: a compressed ECDSA point
     ],
 )
 def test_fail_bad_keys_get_the_cli_s_own_words(

@@ -49,6 +49,7 @@ class Reason(StrEnum):
     KEY_SHA1_SIGNATURE = "key.sha1_signature"
     KEY_BAD_SIGNATURE = "key.bad_signature"
     CERT_UNPARSABLE = "cert.unparsable"
+    KEY_UNPARSABLE = "key.unparsable"
     INVALID_COMMAND = "ssh.invalid_command"
     INTERNAL_ERROR = "internal_error"
 

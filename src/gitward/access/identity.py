@@ -95,6 +95,24 @@ def signature_algorithm_allowed(algorithm: str) -> bool:
     return algorithm in ALLOWED_SIGNATURE_ALGORITHMS
 
 
+_RSA_ALGORITHMS: Final = frozenset({"ssh-rsa", "rsa-sha2-256", "rsa-sha2-512"})
+_CERT_SUFFIX: Final = "-cert-v01@openssh.com"
+
+
+def public_key_algorithm_fits(algorithm: str, key_type: str) -> bool:
+    """Whether the algorithm a userauth request names fits the key it carries (RFC 4252
+    section 7; RFC 8332 for RSA's SHA-2 names): ``ssh-ed25519`` for an Ed25519 key,
+    ``rsa-sha2-256`` for an RSA key, ``rsa-sha2-512-cert-v01@openssh.com`` for an RSA
+    certificate, and so on. OpenSSH refuses a request whose names disagree."""
+    if algorithm == key_type:
+        return True
+    if key_type == "ssh-rsa":
+        return algorithm in _RSA_ALGORITHMS
+    if key_type == "ssh-rsa" + _CERT_SUFFIX and algorithm.endswith(_CERT_SUFFIX):
+        return algorithm.removesuffix(_CERT_SUFFIX) in _RSA_ALGORITHMS
+    return False
+
+
 @dataclass(frozen=True)
 class CertificateSubject:
     """The user a certificate names for our hostname (either or both forms may be set)."""

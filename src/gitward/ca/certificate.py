@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from gitward.errors import CertificateError, KeyFormatError
+from gitward.keys.algorithms import COMPRESSED_POINT_REFUSED
 from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.wire import WireReader
 
@@ -349,7 +350,10 @@ def _read_key_fields(reader: WireReader, plain_type: str) -> PublicKey:
                 raise CertificateError(
                     "the SSH certificate is damaged", cause=f"curve does not match {plain_type}"
                 )
-            return ec.EllipticCurvePublicKey.from_encoded_point(curve, reader.string())
+            point = reader.string()
+            if point[:1] in (b"\x02", b"\x03"):
+                raise CertificateError(COMPRESSED_POINT_REFUSED, cause=f"{plain_type}: compressed")
+            return ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
         if plain_type == "ssh-rsa":
             return _rsa_key(reader)
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -46,8 +46,8 @@ from gitward.errors import InvalidInput
 MAX_INTERVAL: Final = 2**31 - 1
 
 _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_INTERVAL_PART: Final = re.compile(r"([0-9]+)([smhdw]?)", re.IGNORECASE)
-_ABSOLUTE: Final = re.compile(r"([0-9]{8}|[0-9]{12}|[0-9]{14})(z|utc)?", re.IGNORECASE)
+_INTERVAL_PART: Final = re.compile(r"([0-9]+)([smhdw]?)", re.IGNORECASE | re.ASCII)
+_ABSOLUTE: Final = re.compile(r"([0-9]{8}|[0-9]{12}|[0-9]{14})(z|utc)?", re.IGNORECASE | re.ASCII)
 _HEX: Final = re.compile(r"0x([0-9a-fA-F]+)")
 _MAX_SPEC: Final = 256  # far longer than any real spec; keeps int() away from huge digit runs
 

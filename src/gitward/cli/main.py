@@ -8,6 +8,7 @@ from gitward import __version__
 from gitward.cli.accounts import enterprise_group, key_group, org_group, user_group
 from gitward.cli.cert import cert_group
 from gitward.cli.cert_check import check_cmd as _register_cert_check  # noqa: F401
+from gitward.cli.common import SafeGroup
 from gitward.cli.connector import connector_group
 from gitward.cli.context import settings_options
 from gitward.cli.keys import keys_group
@@ -19,7 +20,7 @@ from gitward.cli.token import token_group
 from gitward.logging import configure_logging
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SafeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gitward")
 @settings_options
 def cli() -> None:

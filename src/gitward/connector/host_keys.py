@@ -22,7 +22,6 @@ import binascii
 import enum
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -135,8 +134,23 @@ def _glob(pattern: str, name: str) -> bool:
     """OpenSSH's host patterns: ``*`` and ``?`` only (``[`` is literal: ``[host]:port``)."""
     if "*" not in pattern and "?" not in pattern:
         return pattern == name
-    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(regex, name, re.DOTALL) is not None
+    # Not a regular expression: ``a*a*a*...`` made one backtrack exponentially (a pasted
+    # known_hosts line hung the connector; found by fuzz/ known_hosts). The classic
+    # two-pointer match, back to the last ``*`` only: at most len(pattern) * len(name).
+    p = n = 0
+    star, resume = -1, 0
+    while n < len(name):
+        if p < len(pattern) and pattern[p] in ("?", name[n]) and pattern[p] != "*":
+            p, n = p + 1, n + 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, resume = p, n
+            p += 1
+        elif star >= 0:
+            resume += 1
+            p, n = star + 1, resume
+        else:
+            return False
+    return all(ch == "*" for ch in pattern[p:])
 
 
 def _hashed_match(entry: str, name: str) -> bool:

@@ -119,7 +119,7 @@ class LogParser:
         if len(fields) != 5:
             raise InvalidLogOutput("a git log record has too few fields")
         sha, stamp, name, email, message = fields
-        if not (len(sha) in (40, 64) and sha.isalnum() and stamp.isdigit()):
+        if not (len(sha) in (40, 64) and sha.isalnum() and stamp.isdigit() and len(stamp) < 20):
             raise InvalidLogOutput("a git log record has no commit id or time")
         text = message[:MAX_MESSAGE].decode("utf-8", errors="replace")
         subject = text.split("\n", 1)[0].strip()

@@ -204,7 +204,9 @@ def _host(host: str) -> str:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), and few of them: int()
+    # refuses more than 4300 digits with ValueError.
+    if not (text.isascii() and text.isdigit() and len(text) <= 5) or not 0 < int(text) < 65536:
         raise InvalidRemoteURL(f"the port {text[:10]!r} is not a number from 1 to 65535")
     return int(text)
 

@@ -21,6 +21,8 @@ from gitward import __version__
 from gitward.errors import ConfigurationError
 from gitward.http import errors, monitoring
 from gitward.http.api import certificates, connector
+from gitward.http.api.connector import MAX_WEBHOOK_BYTES
+from gitward.http.guard import BodyLimit, SafetyNet
 from gitward.services.context import Context
 from gitward.services.issuing import Issuer
 
@@ -51,6 +53,13 @@ def create_app(ctx: Context, *, ssh_listening: Callable[[], bool] | None = None)
     monitoring.install(app, ctx, ssh_listening)
     errors.install(app)
     _install_web(app)
+    app.add_middleware(
+        BodyLimit,
+        default_cap=ctx.settings.http_max_body_bytes,
+        route_caps=((f"{API_PREFIX}/connector/repositories/", "/sync", MAX_WEBHOOK_BYTES),),
+        header_cap=ctx.settings.http_max_header_bytes,
+    )
+    app.add_middleware(SafetyNet)  # outermost of ours: added last
     return app
 
 

@@ -10,15 +10,37 @@ Port 0 picks a free port (see ``port``), which is what tests use.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gitward.errors import ConfigurationError
 from gitward.http.app import create_app
 from gitward.services.context import Context
+
+
+class _GuardedH11(H11Protocol):
+    """uvicorn's h11 protocol, answering headers past ``http_max_header_bytes`` with 431
+    and the JSON error shape (uvicorn says 400 "Invalid HTTP request received.")."""
+
+    def send_400_response(self, msg: str) -> None:
+        limit = self.config.h11_max_incomplete_event_size
+        pending, _ = self.conn.trailing_data
+        if limit is None or len(pending) <= limit:
+            super().send_400_response(msg)
+            return
+        message = f"the request line and headers must be at most {limit} bytes"
+        body = json.dumps({"error": {"code": "headers_too_large", "message": message}})
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+        self.transport.write(self.conn.send(h11.Response(status_code=431, headers=headers)) or b"")
+        self.transport.write(self.conn.send(h11.Data(data=body.encode())) or b"")
+        self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
+        self.transport.close()
 
 
 class HttpServer:
@@ -34,6 +56,7 @@ class HttpServer:
     ) -> None:
         self._app = create_app(ctx, ssh_listening=ssh_listening)
         self._ctx = ctx
+        self._max_header_bytes = ctx.settings.http_max_header_bytes
         self._host = host
         self._port = port
         # reuse_port: several `serve` workers share the port (SO_REUSEPORT); grace: how
@@ -95,6 +118,8 @@ class HttpServer:
             proxy_headers=bool(trusted),
             forwarded_allow_ips=trusted or None,
             timeout_graceful_shutdown=None if self._grace is None else int(self._grace),
+            http=_GuardedH11,
+            h11_max_incomplete_event_size=self._max_header_bytes,
         )
         self._server = uvicorn.Server(config)
         ready = threading.Event()

@@ -175,10 +175,7 @@ def read_public_fields(reader: WireReader, key_type: str) -> SshPublicKey:
         if reader.text() != key_type[len(ECDSA_PREFIX) :]:
             raise KeyFormatError("the ECDSA key names two different curves")
         point = reader.string()
-        return build(
-            "ECDSA public key",
-            lambda: ec.EllipticCurvePublicKey.from_encoded_point(curve(), point),
-        )
+        return ecdsa_public_from_point(curve(), point)
     if key_type == SSH_ED25519:
         raw = reader.string()
         return build("Ed25519 public key", lambda: ed25519.Ed25519PublicKey.from_public_bytes(raw))
@@ -186,6 +183,40 @@ def read_public_fields(reader: WireReader, key_type: str) -> SshPublicKey:
         raw = reader.string()
         return build("Ed448 public key", lambda: ed448.Ed448PublicKey.from_public_bytes(raw))
     raise unsupported_type(key_type)
+
+
+COMPRESSED_POINT_REFUSED = (
+    "this ECDSA key's public point is in compressed form, which SSH does not use "
+    "(OpenSSH refuses it too): re-export it uncompressed, e.g. "
+    "`openssl ec -pubin -in KEY.pem -conv_form uncompressed`, then `ssh-keygen -i -m PKCS8`, "
+    "or generate a new key with `ssh-keygen -t ed25519`"
+)
+
+
+def ec_point_problem(point: bytes) -> str | None:
+    """Why an SSH ECDSA point cannot be used, or None (an uncompressed SEC1 point, 0x04).
+
+    RFC 5656 frames the point with SEC1's encoding, which allows a compressed form
+    (0x02/0x03); OpenSSH, and every SSH implementation we talk to, reads only the
+    uncompressed one, so a compressed key is refused with its own message.
+    """
+    if point[:1] in (b"\x02", b"\x03"):
+        return COMPRESSED_POINT_REFUSED
+    if point[:1] != b"\x04":
+        return "the ECDSA public key's point is damaged"
+    return None
+
+
+def ecdsa_public_from_point(curve: ec.EllipticCurve, point: bytes) -> ec.EllipticCurvePublicKey:
+    """The ECDSA key of an SSH wire point: uncompressed and on the curve, or KeyFormatError."""
+    problem = ec_point_problem(point)
+    if problem is not None:
+        raise KeyFormatError(
+            problem, cause=f"ECDSA point starts with {point[:1].hex() or 'nothing'}"
+        )
+    return build(
+        "ECDSA public key", lambda: ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+    )
 
 
 def unsupported_type(key_type: str) -> KeyFormatError:

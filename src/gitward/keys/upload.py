@@ -12,10 +12,12 @@ import binascii
 import enum
 from dataclasses import dataclass
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from gitward.errors import KeyFormatError, KeyRejected
+from gitward.keys.algorithms import COMPRESSED_POINT_REFUSED, ECDSA_PREFIX
 from gitward.keys.fingerprint import sha256_fingerprint
 from gitward.keys.wire import WireReader
 
@@ -171,15 +173,29 @@ def _check_blob(key_type: str, blob: bytes) -> None:
     if key_type.startswith("sk-"):
         _check_security_key(key_type, reader)
         return
+    if key_type.startswith(ECDSA_PREFIX):
+        _check_ecdsa_point(reader)
     try:
         key = load_ssh_public_key(f"{key_type} {base64.b64encode(blob).decode()}".encode())
-    except (ValueError, TypeError) as exc:
-        raise KeyFormatError("the key's data is damaged; " + _EXPECTED, cause=str(exc)) from exc
+    except (ValueError, TypeError, NotImplementedError, UnsupportedAlgorithm) as exc:
+        raise KeyFormatError("the key's data is damaged; " + _EXPECTED, cause=repr(exc)) from exc
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         raise KeyRejected(
             f"RSA keys must have at least {MIN_RSA_BITS} bits, this one has {key.key_size}: "
             "generate a new key with `ssh-keygen -t ed25519` (or `-t rsa -b 4096`)"
         )
+
+
+def _check_ecdsa_point(reader: WireReader) -> None:
+    """A compressed point gets its own message (``cryptography`` would raise
+    NotImplementedError on it); other damage is left to the full parse that follows."""
+    try:
+        reader.text()  # the curve name, checked by the parse
+        point = reader.string()
+    except KeyFormatError:
+        return
+    if point[:1] in (b"\x02", b"\x03"):
+        raise KeyFormatError(COMPRESSED_POINT_REFUSED, cause="compressed ECDSA point")
 
 
 def _check_security_key(key_type: str, reader: WireReader) -> None:

@@ -237,6 +237,8 @@ def revoke_certificate(
     ctx: Context, actor: Actor, serial: int, *, reason: str = ""
 ) -> revocation.RevocationView:
     """One issued certificate, by its serial (its CA is known from the inventory)."""
+    if not 0 <= serial < 2**64:  # a serial is a uint64; the database cannot even look
+        raise InvalidInput(f"a certificate serial is a number from 0 to {2**64 - 1}")
     with transaction(ctx.engine) as session:
         require_site_admin(session, actor)
         page = certificate_page(session, ctx.now(), PageRequest(1, 1), serial=serial)

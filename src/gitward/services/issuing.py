@@ -75,6 +75,7 @@ ALLOWED_OPTIONS: Final = (
     "source-address=",
 )
 MAX_OPTIONS: Final = 16
+MAX_SOURCE_ADDRESSES: Final = 64  # entries in one source-address option
 
 
 class NoManagedCA(GitwardError):
@@ -528,6 +529,8 @@ def _options(request: IssueRequest, user_id: int, username: str, hostname: str) 
                 f"the option {shown!r} is not allowed: choose from "
                 + ", ".join(o + ("..." if o.endswith("=") else "") for o in ALLOWED_OPTIONS)
             )
+        if lowered.startswith("source-address=") and text.count(",") >= MAX_SOURCE_ADDRESSES:
+            raise OptionNotAllowed(f"at most {MAX_SOURCE_ADDRESSES} source-address entries")
         try:
             state = apply_option(state, text)
         except CertificateError as exc:

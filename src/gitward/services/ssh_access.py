@@ -38,10 +38,12 @@ from gitward.access.identity import (
     check_certificate,
 )
 from gitward.ca.certificate import Certificate, is_certificate_blob, parse_certificate
-from gitward.errors import CertificateError, GitwardError
+from gitward.errors import CertificateError, GitwardError, KeyFormatError
 from gitward.git import repos as disk
 from gitward.git.commands import GitCommand, parse_git_command
+from gitward.keys.algorithms import KNOWN_SSH_TYPES, decode_public_blob
 from gitward.keys.fingerprint import sha256_fingerprint
+from gitward.keys.wire import WireReader
 from gitward.services import revocation
 from gitward.services.context import Context
 from gitward.services.facts import permission_on, repo_facts, trusted_ca, user_facts
@@ -113,7 +115,18 @@ def _decide_auth(
     if username.org_id is not None:
         # org-ID@ accepts certificates only; refusing here lets the client offer its next key.
         return _refused(Reason.SSH_CERTIFICATE_ONLY, "plain key on org-ID username")
+    try:
+        if _blob_type(blob) in KNOWN_SSH_TYPES:  # security keys (sk-...) are read by asyncssh
+            decode_public_blob(blob)
+    except KeyFormatError as exc:
+        # A blob no SSH implementation reads (a compressed ECDSA point, damage): refused
+        # before any lookup, with the parser's reason in the log and the audit trail.
+        return _refused(Reason.KEY_UNPARSABLE, exc.message, "unparsable key")
     return _decide_plain_key(session, blob, now if signed else None, peer)
+
+
+def _blob_type(blob: bytes) -> str:
+    return WireReader(blob, what="public key").text()
 
 
 def _refused(reason: Reason, detail: str, label: str = "") -> AuthResult:

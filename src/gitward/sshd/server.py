@@ -30,13 +30,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
+import asyncssh.auth
 import structlog
+from asyncssh.auth import MSG_USERAUTH_PK_OK
 from asyncssh.constants import MSG_IGNORE
-from asyncssh.packet import SSHPacketLogger, String
+from asyncssh.packet import SSHPacket, SSHPacketLogger, String
 from asyncssh.public_key import decode_ssh_public_key
 
 from gitward import metrics
-from gitward.access.identity import signature_algorithm_allowed
+from gitward.access.identity import public_key_algorithm_fits, signature_algorithm_allowed
 from gitward.ca.certificate import is_certificate_blob, parse_certificate
 from gitward.errors import GitwardError
 from gitward.keys.wire import WireReader
@@ -160,6 +162,17 @@ class GitwardConnection(asyncssh.SSHServerConnection):
             state.penalties.penalise(self.peer_address, time.monotonic(), tried=self._failures > 0)
         super().connection_lost(exc)
 
+    def _cleanup(self, exc: Exception | None) -> None:
+        # A connection that never authenticated and ended on an error (garbage after the
+        # banner, a packet too large, a strict-kex violation): its reason, one line.
+        if self.identity is None and exc is not None and not self._refused:
+            log.info(
+                "ssh_connection_dropped",
+                peer=self.peer_address,
+                reason=f"{type(exc).__name__}: {str(exc)[:200]}",
+            )
+        super()._cleanup(exc)
+
     def _authenticated(self) -> None:
         if self._counted:
             self._uncount()
@@ -190,6 +203,24 @@ class GitwardConnection(asyncssh.SSHServerConnection):
     # -- public-key authentication ---------------------------------------------------
 
     async def validate_public_key(
+        self, username: str, key_data: bytes, msg: bytes, signature: bytes
+    ) -> bool:
+        # The safety net: whatever goes wrong while deciding is a denial (fail closed),
+        # logged with its traceback; the connection and the server carry on.
+        try:
+            return await self._validate_public_key(username, key_data, msg, signature)
+        except Exception as exc:
+            log.error(
+                "ssh_auth_crashed",
+                outcome="denied",
+                peer=self.peer_address,
+                ssh_user=username[:64],
+                error=type(exc).__name__,
+                exc_info=exc,
+            )
+            return self._fail()
+
+    async def _validate_public_key(
         self, username: str, key_data: bytes, msg: bytes, signature: bytes
     ) -> bool:
         state = self.gitward_state
@@ -229,6 +260,28 @@ class GitwardConnection(asyncssh.SSHServerConnection):
             self._authenticated()
         return True
 
+    def request_problem(self, algorithm: bytes, key_data: bytes, signature: bytes) -> str | None:
+        """What is wrong with a userauth request's framing, before any lookup: a key blob
+        that does not say its type, an algorithm name that does not fit the key, a
+        signature made with another algorithm than the request names."""
+        try:
+            name = algorithm.decode("ascii")
+            key_type = WireReader(key_data, what="public key").text()
+        except (UnicodeDecodeError, GitwardError):
+            return "key.unparsable (no key type)"
+        if not public_key_algorithm_fits(name, key_type):
+            return f"key.algorithm_mismatch ({name[:64]!r} for a {key_type[:64]!r} key)"
+        if signature:
+            try:
+                signed_with = WireReader(signature, what="signature").text()
+            except GitwardError:
+                return "key.bad_signature (unreadable)"
+            if signed_with != _plain_algorithm(name):
+                return (
+                    f"key.algorithm_mismatch (request {name[:64]!r}, signed {signed_with[:64]!r})"
+                )
+        return None
+
     def _fail(self) -> bool:
         self._failures += 1
         if self._failures >= self.gitward_state.max_auth_tries:
@@ -251,6 +304,60 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         except (GitwardError, asyncssh.KeyImportError, ValueError) as exc:
             return f"key.bad_signature ({type(exc).__name__})"
         return None
+
+
+_CERT_SUFFIX = "-cert-v01@openssh.com"
+
+
+def _plain_algorithm(algorithm: str) -> str:
+    """The signature algorithm of a request's public-key algorithm (a certificate's
+    requests are signed by its key: rsa-sha2-256-cert-v01@openssh.com -> rsa-sha2-256)."""
+    if not algorithm.endswith(_CERT_SUFFIX):
+        return algorithm
+    plain = algorithm.removesuffix(_CERT_SUFFIX)
+    return plain + "@openssh.com" if plain.startswith("sk-") else plain
+
+
+class _PublicKeyAuth(asyncssh.auth._ServerPublicKeyAuth):
+    """asyncssh's public-key method, which hands ``validate_public_key`` neither the
+    algorithm name nor a way to refuse a malformed request: the request's framing is
+    checked here first (``GitwardConnection.request_problem``), the rest is asyncssh's."""
+
+    async def _start(self, packet: SSHPacket) -> None:
+        sig_present = packet.get_boolean()
+        algorithm = packet.get_string()
+        key_data = packet.get_string()
+        msg, signature = b"", b""
+        if sig_present:
+            msg = packet.get_consumed_payload()
+            signature = packet.get_string()
+        packet.check_end()
+        conn = self._conn
+        if isinstance(conn, GitwardConnection):
+            problem = conn.request_problem(algorithm, key_data, signature)
+            if problem is not None:
+                log.info(
+                    "ssh_auth",
+                    outcome="denied",
+                    peer=conn.peer_address,
+                    ssh_user=self._username[:64],
+                    signed=sig_present,
+                    reason=problem,
+                )
+                conn._fail()
+                self.send_failure()
+                return
+        if await conn.validate_public_key(self._username, key_data, msg, signature):
+            if sig_present:
+                await self.send_success()
+            else:
+                self.send_packet(MSG_USERAUTH_PK_OK, String(algorithm), String(key_data))
+        else:
+            self.send_failure()
+
+
+# Every Gitward listener uses it; asyncssh looks the method's server class up here.
+asyncssh.auth._server_auth_handlers[b"publickey"] = _PublicKeyAuth
 
 
 class GitwardServer(asyncssh.SSHServer):

@@ -61,9 +61,27 @@ def _who(conn: GitwardConnection) -> str:
 # What a session opened during a stop, or a git operation stopped by one, is told.
 RESTARTING = "Gitward is restarting; try again in a moment."
 STOPPED = "Gitward stopped this operation (it is restarting); try again in a moment."
+INTERNAL_ERROR = "Internal server error; the administrator can find the cause in the log."
 
 
 async def handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]) -> None:
+    """The safety net around a session: anything unexpected ends it with one ``ERROR:``
+    line for git and its traceback in the log (fail closed: nothing runs)."""
+    try:
+        await _handle_session(ctx, process)
+    except Exception as exc:
+        log.error(
+            "ssh_session_crashed",
+            peer=process.get_extra_info("peername", ("",))[0],
+            command=(process.command or "")[:200],
+            error=type(exc).__name__,
+            exc_info=exc,
+        )
+        with contextlib.suppress(Exception):
+            await _refuse(process, INTERNAL_ERROR)
+
+
+async def _handle_session(ctx: Context, process: asyncssh.SSHServerProcess[bytes]) -> None:
     conn = process.get_extra_info("connection")
     assert isinstance(conn, GitwardConnection) and conn.identity is not None
     operations = conn.gitward_state.operations

@@ -49,7 +49,7 @@ class CertificateRequestBody(BaseModel):
         description="Restrict the certificate to the address this request "
         "comes from (a source-address critical option).",
     )
-    options: list[str] = Field(
+    options: list[Annotated[str, Field(max_length=4096)]] = Field(
         default_factory=list,
         max_length=16,
         description="Restrictions in ssh-keygen -O form: no-pty, no-x11-forwarding, "

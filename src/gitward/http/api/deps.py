@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from gitward.http.api.certificates import ErrorBody, bearer
@@ -14,6 +14,10 @@ from gitward.services.context import Context
 from gitward.services.paging import MAX_PER_PAGE, Page, PageRequest
 
 T = TypeVar("T")
+
+# A row id in a path: the database's ids are signed 64-bit, and a larger number must be a
+# 422 here, not an OverflowError in the driver (found by the poison test, issue 12).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def ctx_of(request: Request) -> Context:

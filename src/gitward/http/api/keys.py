@@ -10,7 +10,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from gitward.http.api.deps import STANDARD, ApiActor, Paging, ctx_of, errors, link_header, paged
+from gitward.http.api.deps import (
+    STANDARD,
+    ApiActor,
+    Paging,
+    RowId,
+    ctx_of,
+    errors,
+    link_header,
+    paged,
+)
 from gitward.services import administration, my_account
 from gitward.services.views import KeyView, UserView
 
@@ -98,12 +107,12 @@ def add_key(request: Request, actor: ApiActor, body: NewKey) -> dict[str, Any]:
 
 
 @router.get("/user/keys/{key_id}", response_model=KeyOut, responses=STANDARD)
-def get_key(request: Request, actor: ApiActor, key_id: int) -> dict[str, Any]:
+def get_key(request: Request, actor: ApiActor, key_id: RowId) -> dict[str, Any]:
     return key_out(my_account.my_key(ctx_of(request), actor, key_id))
 
 
 @router.delete("/user/keys/{key_id}", status_code=204, responses=STANDARD)
-def delete_key(request: Request, actor: ApiActor, key_id: int) -> Response:
+def delete_key(request: Request, actor: ApiActor, key_id: RowId) -> Response:
     my_account.remove_my_key(ctx_of(request), actor, key_id)
     return Response(status_code=204)
 
@@ -225,7 +234,7 @@ def add_user_key(request: Request, actor: ApiActor, username: str, body: NewKey)
 
 
 @router.delete("/admin/users/{username}/keys/{key_id}", status_code=204, responses=STANDARD)
-def delete_user_key(request: Request, actor: ApiActor, username: str, key_id: int) -> Response:
+def delete_user_key(request: Request, actor: ApiActor, username: str, key_id: RowId) -> Response:
     administration.remove_user_key(ctx_of(request), actor, username, key_id)
     return Response(status_code=204)
 

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from gitward.errors import InvalidInput, NotFound
-from gitward.http.api.deps import STANDARD, ApiActor, Paging, ctx_of, errors, link_header, paged
+from gitward.http.api.deps import (
+    STANDARD,
+    ApiActor,
+    Paging,
+    RowId,
+    ctx_of,
+    errors,
+    link_header,
+    paged,
+)
 from gitward.services import org_settings
 from gitward.services.org_settings import OwnerKind
 from gitward.services.views import CAView
@@ -186,7 +195,7 @@ class CAPatch(BaseModel):
 def _ca_routes(kind: OwnerKind, prefix: str) -> None:
     base = f"/{prefix}/{{name}}/ssh-certificate-authorities"
 
-    def _by_id(request: Request, actor: ApiActor, name: str, ca_id: int) -> CAView:
+    def _by_id(request: Request, actor: ApiActor, name: str, ca_id: RowId) -> CAView:
         found = org_settings.ca_settings(ctx_of(request), actor, kind, name).authorities
         for ca in found:
             if ca.id == ca_id:
@@ -228,7 +237,7 @@ def _ca_routes(kind: OwnerKind, prefix: str) -> None:
         base + "/{ca_id}", response_model=CAOut, responses=STANDARD, name=f"{kind}_retire_ca"
     )
     def retire_ca(
-        request: Request, actor: ApiActor, name: str, ca_id: int, body: CAPatch
+        request: Request, actor: ApiActor, name: str, ca_id: RowId, body: CAPatch
     ) -> dict[str, Any]:
         ca = _by_id(request, actor, name, ca_id)
         at = body.retired_at if body.retired_at.tzinfo else body.retired_at.replace(tzinfo=dt.UTC)
@@ -237,7 +246,7 @@ def _ca_routes(kind: OwnerKind, prefix: str) -> None:
         )
 
     @router.delete(base + "/{ca_id}", status_code=204, responses=STANDARD, name=f"{kind}_remove_ca")
-    def remove_ca(request: Request, actor: ApiActor, name: str, ca_id: int) -> Response:
+    def remove_ca(request: Request, actor: ApiActor, name: str, ca_id: RowId) -> Response:
         ca = _by_id(request, actor, name, ca_id)
         org_settings.remove_ca(ctx_of(request), actor, kind, name, ca.fingerprint, confirm=name)
         return Response(status_code=204)

@@ -10,7 +10,16 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from gitward.http.api.deps import STANDARD, ApiActor, Paging, ctx_of, errors, link_header, paged
+from gitward.http.api.deps import (
+    STANDARD,
+    ApiActor,
+    Paging,
+    RowId,
+    ctx_of,
+    errors,
+    link_header,
+    paged,
+)
 from gitward.http.api.keys import KeyOut, key_out
 from gitward.services import my_account, org_settings, repo_pages
 from gitward.services.views import RepoView
@@ -155,14 +164,14 @@ def add_deploy_key(
 
 @router.get("/repos/{owner}/{repo}/keys/{key_id}", response_model=KeyOut, responses=STANDARD)
 def get_deploy_key(
-    request: Request, actor: ApiActor, owner: str, repo: str, key_id: int
+    request: Request, actor: ApiActor, owner: str, repo: str, key_id: RowId
 ) -> dict[str, Any]:
     return key_out(repo_pages.deploy_key(ctx_of(request), actor, f"{owner}/{repo}", key_id))
 
 
 @router.delete("/repos/{owner}/{repo}/keys/{key_id}", status_code=204, responses=STANDARD)
 def delete_deploy_key(
-    request: Request, actor: ApiActor, owner: str, repo: str, key_id: int
+    request: Request, actor: ApiActor, owner: str, repo: str, key_id: RowId
 ) -> Response:
     repo_pages.remove_deploy_key(ctx_of(request), actor, f"{owner}/{repo}", key_id)
     return Response(status_code=204)

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse, Response
 
 from gitward.errors import GitwardError
+from gitward.http.api.deps import RowId
 from gitward.http.web.pages import (
     CurrentActor,
     base_url,
@@ -88,7 +89,7 @@ def add_key(request: Request, actor: CurrentActor, key: Text, title: OptionalTex
 
 
 @router.post("/settings/keys/{key_id}/delete")
-def remove_key(request: Request, actor: CurrentActor, key_id: int) -> Response:
+def remove_key(request: Request, actor: CurrentActor, key_id: RowId) -> Response:
     my_account.remove_my_key(ctx_of(request), actor, key_id)
     return redirect("/settings/keys", "key-removed")
 
@@ -131,7 +132,7 @@ async def create_token(request: Request, actor: CurrentActor) -> Response:
 
 
 @router.post("/settings/tokens/{token_id}/revoke")
-def revoke_token(request: Request, actor: CurrentActor, token_id: int) -> Response:
+def revoke_token(request: Request, actor: CurrentActor, token_id: RowId) -> Response:
     my_account.revoke_my_token(ctx_of(request), actor, token_id)
     return redirect("/settings/tokens", "token-revoked")
 

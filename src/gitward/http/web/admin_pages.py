@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from gitward.errors import GitwardError, InvalidInput, NotFound
+from gitward.http.api.deps import RowId
 from gitward.http.web.pages import (
     CurrentActor,
     base_url,
@@ -132,7 +133,7 @@ def add_user_key(
 
 
 @router.post("/users/{name}/keys/{key_id}/delete")
-def remove_user_key(request: Request, actor: CurrentActor, name: str, key_id: int) -> Response:
+def remove_user_key(request: Request, actor: CurrentActor, name: str, key_id: RowId) -> Response:
     administration.remove_user_key(ctx_of(request), actor, name, key_id)
     return redirect(f"/admin/users/{name}", "key-removed")
 
@@ -261,9 +262,14 @@ def revoke(
     ctx = ctx_of(request)
     try:
         if what == "serial":
-            if not serial.strip().isdigit():
-                raise InvalidInput("give the certificate's serial number")
-            administration.revoke_certificate(ctx, actor, int(serial), reason=reason)
+            number = serial.strip()
+            # ASCII digits of a uint64 ("²".isdigit() is true; int() refuses 4301 digits).
+            digits = number.lstrip("0") or "0"
+            if not (number.isascii() and number.isdigit() and len(digits) <= 20):
+                raise InvalidInput("give the certificate's serial number (0 to 2^64-1)")
+            if int(digits) >= 2**64:
+                raise InvalidInput("give the certificate's serial number (0 to 2^64-1)")
+            administration.revoke_certificate(ctx, actor, int(digits), reason=reason)
         elif what == "key_id":
             administration.revoke_key_id(ctx, actor, key_id.strip(), ca=ca.strip(), reason=reason)
         elif what == "key":

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from gitward.errors import GitwardError
+from gitward.http.api.deps import RowId
 from gitward.http.web.pages import CurrentActor, ctx_of, echo_key, failed, redirect, render
 from gitward.services import repo_pages
 from gitward.services.actor import Actor
@@ -55,7 +56,7 @@ def add_deploy_key(
 
 @router.post("/repos/{owner}/{name}/keys/{key_id}/delete")
 def remove_deploy_key(
-    request: Request, actor: CurrentActor, owner: str, name: str, key_id: int
+    request: Request, actor: CurrentActor, owner: str, name: str, key_id: RowId
 ) -> Response:
     repo_pages.remove_deploy_key(ctx_of(request), actor, f"{owner}/{name}", key_id)
     return redirect(f"/repos/{owner}/{name}", "deploy-key-removed")

@@ -11,6 +11,7 @@ from sqlalchemy import (
     ColumnElement,
     and_,
     exists,
+    false,
     func,
     literal,
     or_,
@@ -166,7 +167,11 @@ def inventory(
     if expiring_before is not None:
         conditions.append(IssuedCertificate.valid_before < expiring_before)
     if serial is not None:
-        conditions.append(IssuedCertificate.serial == serial)
+        # Issued serials are row ids, in a signed BIGINT: a larger number names none (and
+        # must not reach the driver, which raises OverflowError on it).
+        conditions.append(
+            IssuedCertificate.serial == serial if 0 <= serial <= _INT64_MAX else false()
+        )
     if status == "revoked":
         conditions.append(revoked)
     elif status == "expired":
