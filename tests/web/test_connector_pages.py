@@ -407,7 +407,12 @@ def test_ok_a_hostile_file_name_and_url_are_escaped(admin: Browser) -> None:
 
 
 def test_fail_a_huge_upload_is_refused_without_reading_it_all(admin: Browser) -> None:
-    response = upload(admin, KEYS / "VERSIONS", name="big.ppk", data=b"A" * (1024 * 1024))
+    # Past the server's body cap (http_max_body_bytes, 1 MiB): refused before it is read.
+    response = upload(admin, KEYS / "VERSIONS", name="big.ppk", data=b"A" * (2 * 1024 * 1024))
+    assert response.status_code == 413
+    assert "at most 1048576 bytes" in response.text
+    # Under it but past what any key file can be: the page's own words.
+    response = upload(admin, KEYS / "VERSIONS", name="big.ppk", data=b"A" * (256 * 1024))
     assert response.status_code == 422
     assert error_of(response.text) == (
         "big.ppk is larger than 65536 bytes: that is not a private key file (an 8192-bit RSA "
