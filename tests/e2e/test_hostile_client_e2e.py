@@ -31,6 +31,7 @@ from gitward.services.context import Context
 from tests.ca.certbuilder import build, make_key, public_blob
 from tests.conftest import VECTORS
 from tests.e2e.harness import Client, Server
+from tests.e2e.test_observability_e2e import scrape, value
 
 MakeClient = Callable[..., Client]
 MSG_USERAUTH_PK_OK = 60
@@ -249,6 +250,14 @@ def test_fail_algorithm_name_that_does_not_match_the_key(
     assert answers == ["failure", "failure", "success"], answers
     log = server.log_since(offset)
     assert "key.algorithm_mismatch" in log and "'ssh-rsa' for a 'ssh-ed25519' key" in log
+    # An operator sees them too, under the reason code.
+    decisions = value(
+        scrape(server),
+        "gitward_ssh_auth_decisions_total",
+        outcome="denied",
+        reason="key.algorithm_mismatch",
+    )
+    assert decisions >= 2
     still_serving(alice)
 
 

@@ -336,14 +336,19 @@ class _PublicKeyAuth(asyncssh.auth._ServerPublicKeyAuth):
         if isinstance(conn, GitwardConnection):
             problem = conn.request_problem(algorithm, key_data, signature)
             if problem is not None:
+                # Refused before any lookup, so there is no audit event; the reason code
+                # (the problem's first word) is the one the access core would give.
+                reason = problem.split(" ", 1)[0]
                 log.info(
                     "ssh_auth",
                     outcome="denied",
                     peer=conn.peer_address,
-                    ssh_user=self._username[:64],
+                    ssh_username=self._username[:64],
                     signed=sig_present,
-                    reason=problem,
+                    reason=reason,
+                    cause=problem,
                 )
+                metrics.auth_decision("denied", reason)
                 conn._fail()
                 self.send_failure()
                 return
