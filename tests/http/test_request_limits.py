@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from gitward.http import server as http_server
 from gitward.services import tokens
 from tests.http.live import live_server
 from tests.services.issuing_world import World, public_line
@@ -21,8 +22,14 @@ URL = "/api/v1/ssh/certificates"
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def address(world: World) -> Iterator[tuple[str, int]]:
+@pytest.fixture(params=["httptools", "h11"])
+def address(
+    world: World, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, int]]:
+    """A live server with each HTTP parser uvicorn may run (httptools, the default; h11,
+    the fallback where httptools does not build): both must keep the caps."""
+    if request.param == "h11":
+        monkeypatch.setattr(http_server, "_PROTOCOL", http_server._GuardedH11)
     with live_server(world.ctx) as base:
         parts = urlsplit(base)
         assert parts.hostname and parts.port
