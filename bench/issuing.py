@@ -53,7 +53,12 @@ async def _worker(port: int, request: bytes, count: int, latencies: list[float])
     return failures
 
 
-def http_load(port: int, token: str, public_key: str, total: int, concurrency: int) -> dict:
+def http_load(
+    ports: int | list[int], token: str, public_key: str, total: int, concurrency: int
+) -> dict:
+    """``total`` issuing requests over ``concurrency`` connections, spread round-robin
+    over ``ports`` (one ``gitward serve`` process each)."""
+    ports = [ports] if isinstance(ports, int) else ports
     body = json.dumps({"public_key": public_key, "organization": "acme", "validity": "1h"}).encode()
     request = (
         b"POST /api/v1/ssh/certificates HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -64,7 +69,9 @@ def http_load(port: int, token: str, public_key: str, total: int, concurrency: i
 
     async def run() -> int:
         share = [total // concurrency + (i < total % concurrency) for i in range(concurrency)]
-        results = await asyncio.gather(*(_worker(port, request, n, latencies) for n in share))
+        results = await asyncio.gather(
+            *(_worker(ports[i % len(ports)], request, n, latencies) for i, n in enumerate(share))
+        )
         return sum(results)
 
     t0 = time.perf_counter()

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.issuing import _percentiles, _worker
+from bench.issuing import http_load
 from bench.servers import HOSTNAME, GitwardServer
 
 HERE = Path(__file__).parent
@@ -39,34 +39,6 @@ SCHEMA = "gwbench_issue"
 
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def http_load(
-    ports: list[int], token: str, public_key: str, total: int, concurrency: int
-) -> dict[str, float]:
-    """bench/issuing.py's client, its connections spread round-robin over ``ports`` (one
-    ``gitward serve`` process each)."""
-    import asyncio
-
-    body = json.dumps({"public_key": public_key, "organization": "acme", "validity": "1h"}).encode()
-    request = (
-        b"POST /api/v1/ssh/certificates HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Authorization: Bearer " + token.encode() + b"\r\n"
-        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
-    )
-    latencies: list[float] = []
-
-    async def run() -> int:
-        share = [total // concurrency + (i < total % concurrency) for i in range(concurrency)]
-        results = await asyncio.gather(
-            *(_worker(ports[i % len(ports)], request, n, latencies) for i, n in enumerate(share))
-        )
-        return sum(results)
-
-    t0 = time.perf_counter()
-    failures = asyncio.run(run())
-    wall = time.perf_counter() - t0
-    return {"per_s": total / wall, "failures": failures, **_percentiles(latencies)}
 
 
 def _setup(data_dir: Path, url: str | None) -> tuple[str, str, dict[str, str]]:

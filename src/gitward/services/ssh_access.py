@@ -87,7 +87,7 @@ def authenticate(
             if signed or not result.accepted:
                 event = _audit_auth(ctx, session, result, ssh_username, peer, signed)
     except GitwardError as exc:
-        log.error("auth_failed_closed", cause=exc.cause, peer=peer, ssh_user=ssh_username)
+        log.error("auth_failed_closed", cause=exc.cause, peer=peer, ssh_username=ssh_username)
         metrics.auth_decision("denied", Reason.INTERNAL_ERROR.value)
         return AuthResult(False, deny(Reason.INTERNAL_ERROR, messages.CERT_REFUSED, exc.cause))
     if event is not None:  # committed: the decision is in the audit trail

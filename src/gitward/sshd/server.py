@@ -214,7 +214,7 @@ class GitwardConnection(asyncssh.SSHServerConnection):
                 "ssh_auth_crashed",
                 outcome="denied",
                 peer=self.peer_address,
-                ssh_user=username[:64],
+                ssh_username=username[:64],
                 error=type(exc).__name__,
                 exc_info=exc,
             )
@@ -228,22 +228,7 @@ class GitwardConnection(asyncssh.SSHServerConnection):
         if signed:
             problem = self._signature_problem(key_data, msg, signature)
             if problem is not None:
-                reason, _, detail = problem.partition(" ")
-                # The fields of services/ssh_access.py's ssh.auth events.
-                log.info(
-                    "ssh_auth",
-                    action="ssh.auth",
-                    target="",
-                    actor="sshd",
-                    outcome="denied",
-                    peer=self.peer_address,
-                    ssh_username=username[:64],
-                    signed=True,
-                    reason=reason,
-                    detail=detail.strip("()"),
-                )
-                metrics.auth_decision("denied", reason)
-                return self._fail()
+                return self.deny_before_lookup(username, problem, signed=True)
         result = await asyncio.to_thread(
             ssh_access.authenticate,
             state.ctx,
@@ -281,6 +266,26 @@ class GitwardConnection(asyncssh.SSHServerConnection):
                     f"key.algorithm_mismatch (request {name[:64]!r}, signed {signed_with[:64]!r})"
                 )
         return None
+
+    def deny_before_lookup(self, username: str, problem: str, *, signed: bool) -> bool:
+        """A request refused before any lookup (so without an audit row): logged with the
+        fields of services/ssh_access.py's ssh.auth events and counted like them.
+        ``problem`` is a reason code, then its detail in parentheses."""
+        reason, _, detail = problem.partition(" ")
+        log.info(
+            "ssh_auth",
+            action="ssh.auth",
+            target="",
+            actor="sshd",
+            outcome="denied",
+            peer=self.peer_address,
+            ssh_username=username[:64],
+            signed=signed,
+            reason=reason,
+            detail=detail.strip("()"),
+        )
+        metrics.auth_decision("denied", reason)
+        return self._fail()
 
     def _fail(self) -> bool:
         self._failures += 1
@@ -336,20 +341,7 @@ class _PublicKeyAuth(asyncssh.auth._ServerPublicKeyAuth):
         if isinstance(conn, GitwardConnection):
             problem = conn.request_problem(algorithm, key_data, signature)
             if problem is not None:
-                # Refused before any lookup, so there is no audit event; the reason code
-                # (the problem's first word) is the one the access core would give.
-                reason = problem.split(" ", 1)[0]
-                log.info(
-                    "ssh_auth",
-                    outcome="denied",
-                    peer=conn.peer_address,
-                    ssh_username=self._username[:64],
-                    signed=sig_present,
-                    reason=reason,
-                    cause=problem,
-                )
-                metrics.auth_decision("denied", reason)
-                conn._fail()
+                conn.deny_before_lookup(self._username, problem, signed=sig_present)
                 self.send_failure()
                 return
         if await conn.validate_public_key(self._username, key_data, msg, signature):
